@@ -1,0 +1,258 @@
+"""``recxbench`` command line: run, list, validate, data fetch, report, compare.
+
+User mistakes (bad path, bad YAML key, unknown explainer, malformed data line) print one line
+and exit 2; ``compare`` exits 1 when something regressed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from bench.errors import UserError
+
+log = logging.getLogger("bench")
+
+
+def _setup_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity < 0 else logging.INFO if verbosity == 0 else logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname).1s %(name)s: %(message)s", "%H:%M:%S"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def _progress_enabled() -> bool:
+    return sys.stderr.isatty()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bench.config import load_suite
+    from bench.evaluate import check_claims
+    from bench.registry import load_plugin
+    from bench.runner import RunOptions, instantiate_explainers, instantiate_tasks, run_suite
+
+    for module in args.plugin or []:
+        load_plugin(module)
+    overrides = list(args.set or [])
+    if args.seed is not None:
+        overrides.append(f"seed={args.seed}")
+    suite = load_suite(args.suite, overrides=overrides)
+    # validate everything that can be validated before any work starts
+    tasks = instantiate_tasks(suite)
+    instantiate_explainers(suite)
+    check_claims(suite.raw["claims"], [e.label for e in suite.explainers], list(tasks))
+    out = Path(args.out) if args.out else Path("runs") / suite.name
+    device = args.device or suite.raw["device"]
+    results = run_suite(suite, RunOptions(out=out, device=device, progress=_progress_enabled()))
+    from bench.report.writers import markdown
+
+    sys.stdout.write(markdown(results) + "\n")
+    sys.stdout.write(f"\nrun directory: {out}\n")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from bench import registry
+    from bench.data.resolve import BUILTIN
+    from bench.resources import suites_dir, tasks_dir
+
+    what = args.what
+    if what == "tasks":
+        import yaml
+
+        rows = []
+        for p in sorted(tasks_dir().glob("*.yaml")):
+            d = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+            rows.append(
+                [
+                    d.get("task", p.stem),
+                    d.get("kind", "?"),
+                    d.get("main_metric", "?"),
+                    str(d.get("description", "")).strip().split("\n")[0],
+                ]
+            )
+        sys.stdout.write(tabulate(rows, headers=["task", "kind", "main metric", "description"]) + "\n")
+    elif what == "explainers":
+        for module in args.plugin or []:
+            registry.load_plugin(module)
+        rows = []
+        for name in registry.explainers.names():
+            try:
+                cls = registry.explainers.get(name)
+                rows.append([name, cls.access, cls.summary])
+            except ImportError as err:  # optional dependency missing
+                rows.append([name, "?", f"(unavailable: {err})"])
+        sys.stdout.write(tabulate(rows, headers=["explainer", "access", "what it is"]) + "\n")
+    elif what == "datasets":
+        rows = [[k, v] for k, v in BUILTIN.items()]
+        rows.append(["<path>", "your own: --set dataset.path=DIR [dataset.format=atomic|ml-100k|ml-1m]"])
+        sys.stdout.write(tabulate(rows, headers=["dataset", "what it is"]) + "\n")
+    elif what == "suites":
+        import yaml
+
+        rows = []
+        for p in sorted(suites_dir().glob("*.yaml")):
+            d = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+            rows.append([p.stem, str(d.get("description", "")).strip().split("\n")[0]])
+        sys.stdout.write(tabulate(rows, headers=["suite", "description"]) + "\n")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from bench.config import load_suite
+    from bench.evaluate import check_claims
+    from bench.runner import instantiate_explainers, instantiate_tasks
+
+    suite = load_suite(args.suite, overrides=list(args.set or []))
+    tasks = instantiate_tasks(suite)
+    explainers = instantiate_explainers(suite)
+    check_claims(suite.raw["claims"], [e.label for e in suite.explainers], list(tasks))
+    ds = suite.raw["dataset"]
+    sys.stdout.write(
+        f"suite {suite.name} ({suite.path}) is valid\n"
+        f"  dataset: {ds['path'] or ds['name']}   target: {suite.raw['target']['name']}   seed: {suite.raw['seed']}\n"
+        f"  tasks: {', '.join(f'{t} ({task.spec.kind}, main {task.spec.main_metric})' for t, task in tasks.items())}\n"
+        f"  explainers: {', '.join(f'{k} [{e.access}]' for k, e in explainers.items())}\n"
+        f"  claims: {len(suite.raw['claims'])}\n"
+    )
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from bench.data.fetch import fetch
+
+    path = fetch(args.name)
+    sys.stdout.write(f"{args.name}: {path}\n")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from bench.io import read_json
+    from bench.report import render_leaderboard
+
+    results, manifests = [], []
+    for d in args.run_dirs:
+        d = Path(d)
+        if not (d / "results.json").exists():
+            raise UserError(
+                "no results.json (not a finished run directory)",
+                where=str(d),
+                fix="point to a RUN_DIR written by `recxbench run`",
+            )
+        results.append(read_json(d / "results.json"))
+        manifests.append(read_json(d / "manifest.json") if (d / "manifest.json").exists() else {})
+    out = Path(args.out)
+    page = render_leaderboard(
+        results if len(results) > 1 else results[0],
+        manifests if len(manifests) > 1 else manifests[0],
+        out_dir=out,
+    )
+    sys.stdout.write(f"leaderboard: {page}\n")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from bench.compare import compare_runs
+
+    report = compare_runs(
+        Path(args.run_dir),
+        Path(args.baseline),
+        alpha=args.alpha,
+        tolerance=args.tolerance,
+        resamples=args.resamples,
+    )
+    sys.stdout.write(report.markdown + "\n")
+    return 1 if report.regressions else 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from bench.export import export_run
+
+    dest = export_run(Path(args.run_dir), Path(args.out), samples=not args.no_samples)
+    sys.stdout.write(f"exported {args.run_dir} -> {dest}\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="recxbench", description="Benchmark explainers of recommender systems.")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="run a suite and write a run directory")
+    r.add_argument("suite", help="suite name (tasks/suites/NAME.yaml) or path to a suite YAML")
+    r.add_argument("--out", help="run directory (default runs/SUITE)")
+    r.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="override a suite key, e.g. dataset.path=DIR"
+    )
+    r.add_argument(
+        "--device", choices=["auto", "cpu", "cuda"], help="where models run (default: the suite's, auto)"
+    )
+    r.add_argument("--seed", type=int, help="override the suite's seed")
+    r.add_argument("--plugin", action="append", metavar="MODULE", help="import MODULE to register explainers")
+    r.set_defaults(func=cmd_run)
+
+    ls = sub.add_parser("list", help="list tasks, explainers, datasets or suites")
+    ls.add_argument("what", choices=["tasks", "explainers", "datasets", "suites"])
+    ls.add_argument("--plugin", action="append", metavar="MODULE")
+    ls.set_defaults(func=cmd_list)
+
+    v = sub.add_parser("validate", help="check a suite without running it")
+    v.add_argument("suite")
+    v.add_argument("--set", action="append", metavar="KEY=VALUE")
+    v.set_defaults(func=cmd_validate)
+
+    d = sub.add_parser("data", help="dataset utilities")
+    dsub = d.add_subparsers(dest="data_command", required=True)
+    f = dsub.add_parser("fetch", help="download and cache a built-in dataset")
+    f.add_argument("name", help="dataset name (ml-100k)")
+    f.set_defaults(func=cmd_data)
+
+    rep = sub.add_parser("report", help="render one leaderboard from one or more run directories")
+    rep.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    rep.add_argument("--out", required=True, help="output directory for leaderboard.html and downloads")
+    rep.set_defaults(func=cmd_report)
+
+    ex = sub.add_parser("export", help="copy a finished run without its cache (for baselines/ and reports/)")
+    ex.add_argument("run_dir")
+    ex.add_argument("--out", required=True, help="destination directory (replaced atomically)")
+    ex.add_argument("--no-samples", action="store_true", help="leave out samples/ (a report, not a baseline)")
+    ex.set_defaults(func=cmd_export)
+
+    c = sub.add_parser("compare", help="gate a run against a baseline run (exit 1 on regression)")
+    c.add_argument("run_dir")
+    c.add_argument("--baseline", required=True, help="baseline run directory (results.json + samples/)")
+    c.add_argument("--alpha", type=float, default=None, help="significance level (default: the run's)")
+    c.add_argument(
+        "--tolerance",
+        type=float,
+        default=None,
+        help="absolute drop tolerated for every metric (overrides the suite's tolerances)",
+    )
+    c.add_argument("--resamples", type=int, default=10000, help="randomization resamples")
+    c.set_defaults(func=cmd_compare)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(-1 if args.quiet else args.verbose)
+    try:
+        return int(args.func(args) or 0)
+    except UserError as err:
+        sys.stderr.write(f"recxbench: error: {err}\n")
+        return err.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("recxbench: interrupted (finished stages are cached; rerun to resume)\n")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,216 @@
+"""``recxbench compare``: gate a run against a baseline run, sample by sample.
+
+For every (explainer, task, metric) present in both runs, the per-sample scores are paired by
+``instance_id`` and tested (McNemar's exact test for 0/1 metrics, else the paired randomization
+test); Holm's correction runs over all comparisons of the gate. A **regression** is a change in
+the worse direction that is significant after correction, or larger than the metric's absolute
+tolerance (``tolerances: {"task/metric": x}`` in the suite, or ``--tolerance``). Improvements are
+reported the same way. Runs with different task configurations, datasets or instance sets are not
+comparable (exit 2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tabulate import tabulate
+
+from bench import stats
+from bench.errors import UserError
+from bench.evaluate import TEST_NAMES, stat_seed
+from bench.io import read_json, read_jsonl
+
+
+@dataclass(frozen=True)
+class Change:
+    explainer: str
+    task: str
+    metric: str
+    baseline: float
+    current: float
+    delta: float  # current - baseline
+    worse_by: float  # > 0 when the current run is worse (direction-aware)
+    p_value: float
+    p_adjusted: float
+    test: str
+    n: int
+    reason: str = ""
+
+
+@dataclass
+class CompareReport:
+    regressions: list[Change] = field(default_factory=list)
+    improvements: list[Change] = field(default_factory=list)
+    unchanged: int = 0
+    markdown: str = ""
+    alpha: float = 0.05
+
+
+def _load(run: Path) -> dict[str, Any]:
+    path = run / "results.json"
+    if not path.exists():
+        raise UserError(
+            "no results.json (not a finished run directory)",
+            where=str(run),
+            fix="point to a RUN_DIR written by `recxbench run`",
+        )
+    try:
+        return read_json(path)
+    except ValueError as err:
+        raise UserError(
+            f"results.json is not valid JSON ({err})", where=str(path), fix="re-run the suite"
+        ) from None
+
+
+def _samples(run: Path, explainer: str, task: str) -> dict[str, dict[str, float]]:
+    path = run / "samples" / explainer / f"{task}.jsonl"
+    if not path.exists():
+        raise UserError(
+            "samples file missing", where=str(path), fix="the run directory is incomplete; re-run the suite"
+        )
+    return {row["instance_id"]: row["scores"] for row in read_jsonl(path)}
+
+
+def check_comparable(cur: dict[str, Any], base: dict[str, Any]) -> None:
+    if cur.get("dataset", {}).get("sha256") != base.get("dataset", {}).get("sha256"):
+        raise UserError(
+            "the runs use different datasets (dataset sha256 differs)",
+            where="results.json:dataset.sha256",
+            fix="compare runs of the same suite on the same data",
+        )
+    common = set(cur["tasks"]) & set(base["tasks"])
+    if not common:
+        raise UserError("the runs have no task in common", fix="compare runs of the same suite")
+    for t in sorted(common):
+        a, b = cur["tasks"][t].get("config_sha256"), base["tasks"][t].get("config_sha256")
+        if a != b:
+            raise UserError(
+                f"task {t!r} is configured differently in the two runs (config hash {str(a)[:12]} vs {str(b)[:12]})",
+                where=f"results.json:tasks.{t}.config_sha256",
+                fix="refresh the baseline after a task change (see baselines/README.md)",
+            )
+
+
+def compare_runs(
+    run_dir: Path,
+    baseline_dir: Path,
+    *,
+    alpha: float | None = None,
+    tolerance: float | None = None,
+    resamples: int = 10_000,
+) -> CompareReport:
+    cur, base = _load(run_dir), _load(baseline_dir)
+    check_comparable(cur, base)
+    alpha = float(alpha if alpha is not None else cur.get("alpha", 0.05))
+    tolerances: dict[str, float] = {str(k): float(v) for k, v in (cur.get("tolerances") or {}).items()}
+    seed = int(cur.get("seed", 0))
+    metric_info = {(t, m["name"]): m for t, spec in cur["tasks"].items() for m in spec.get("metrics", [])}
+    pending: list[dict[str, Any]] = []
+    cur_rows = {(r["explainer"], r["task"], r["metric"]) for r in cur["results"]}
+    base_rows = {(r["explainer"], r["task"], r["metric"]) for r in base["results"]}
+    pairs = sorted({(e, t) for e, t, _ in cur_rows & base_rows})
+    for explainer, task in pairs:
+        a, b = _samples(run_dir, explainer, task), _samples(baseline_dir, explainer, task)
+        if set(a) != set(b):
+            missing, extra = len(set(b) - set(a)), len(set(a) - set(b))
+            raise UserError(
+                f"{explainer}/{task}: the runs were scored on different instances ({missing} baseline ids missing, {extra} new)",
+                where=str(run_dir / "samples" / explainer / f"{task}.jsonl"),
+                fix="use the same suite, seed and user split as the baseline, or refresh the baseline",
+            )
+        ids = sorted(a)
+        metrics = sorted({m for _, t, m in cur_rows & base_rows if t == task})
+        for metric in metrics:
+            if (explainer, task, metric) not in cur_rows & base_rows:
+                continue
+            va = np.array([a[i].get(metric, np.nan) for i in ids], dtype=np.float64)
+            vb = np.array([b[i].get(metric, np.nan) for i in ids], dtype=np.float64)
+            if np.isnan(va).any() or np.isnan(vb).any():
+                continue
+            info = metric_info.get((task, metric), {"higher_is_better": True, "binary": False})
+            binary = bool(info.get("binary")) and set(np.unique(np.concatenate([va, vb]))) <= {0.0, 1.0}
+            test = stats.paired_test(
+                va,
+                vb,
+                binary=binary,
+                resamples=resamples,
+                seed=stat_seed(seed, "compare", explainer, task, metric),
+            )
+            hib = bool(info.get("higher_is_better", True))
+            delta = float(va.mean() - vb.mean())
+            pending.append(
+                {
+                    "explainer": explainer,
+                    "task": task,
+                    "metric": metric,
+                    "baseline": float(vb.mean()),
+                    "current": float(va.mean()),
+                    "delta": delta,
+                    "worse_by": -delta if hib else delta,
+                    "p_value": float(test.p_value),
+                    "test": TEST_NAMES.get(test.test, test.test),
+                    "n": len(ids),
+                }
+            )
+    adjusted = stats.adjust([p["p_value"] for p in pending], method="holm") if pending else []
+    report = CompareReport(alpha=alpha)
+    for p, q in zip(pending, adjusted):
+        tol = tolerance if tolerance is not None else tolerances.get(f"{p['task']}/{p['metric']}")
+        significant = q < alpha
+        reasons = []
+        if p["worse_by"] > 0 and significant:
+            reasons.append(f"significant drop (p_adj={q:.3g} < {alpha})")
+        if tol is not None and p["worse_by"] > tol + 1e-12:
+            reasons.append(f"drop {p['worse_by']:.4f} > tolerance {tol}")
+        change = Change(**p, p_adjusted=float(q), reason="; ".join(reasons))
+        if reasons:
+            report.regressions.append(change)
+        elif p["worse_by"] < 0 and significant:
+            report.improvements.append(Change(**p, p_adjusted=float(q), reason="significant improvement"))
+        else:
+            report.unchanged += 1
+    report.markdown = _markdown(report, run_dir, baseline_dir)
+    return report
+
+
+def _markdown(report: CompareReport, run_dir: Path, baseline_dir: Path) -> str:
+    head = ["explainer", "task", "metric", "baseline", "current", "change", "p (Holm)", "test", "why"]
+
+    def rows(changes: list[Change]) -> list[list[Any]]:
+        return [
+            [
+                c.explainer,
+                c.task,
+                c.metric,
+                f"{c.baseline:.4f}",
+                f"{c.current:.4f}",
+                f"{c.delta:+.4f}",
+                f"{c.p_adjusted:.3g}",
+                c.test,
+                c.reason,
+            ]
+            for c in changes
+        ]
+
+    lines = [f"## recxbench compare: `{run_dir}` vs baseline `{baseline_dir}` (α = {report.alpha}, Holm)", ""]
+    if report.regressions:
+        lines += [
+            f"**{len(report.regressions)} regression(s)**",
+            "",
+            tabulate(rows(report.regressions), headers=head, tablefmt="github"),
+            "",
+        ]
+    else:
+        lines += ["**No regressions.**", ""]
+    if report.improvements:
+        lines += [
+            f"{len(report.improvements)} improvement(s):",
+            "",
+            tabulate(rows(report.improvements), headers=head, tablefmt="github"),
+            "",
+        ]
+    lines.append(f"{report.unchanged} metric(s) unchanged within noise and tolerance.")
+    return "\n".join(lines)

@@ -1,0 +1,372 @@
+"""Suite and task YAML -> validated, frozen configuration.
+
+Every error names the file and the key (``quick.yaml:dataset.pth``) and says how to fix it;
+unknown keys are errors, never silently skipped. ``--set a.b=value`` overrides use the same
+validation (the value is parsed as YAML, so ``--set stats.resamples=2000`` is an int).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.errors import ConfigError
+from bench.resources import suites_dir, tasks_dir
+from bench.tasks.base import TaskSpec
+
+log = logging.getLogger(__name__)
+
+# Every suite key with its default. A ``None`` default whose key is in FREE_FORM takes any mapping.
+SUITE_DEFAULTS: dict[str, Any] = {
+    "suite": None,  # the suite's name (defaults to the file name)
+    "description": "",  # one paragraph shown on the leaderboard
+    "seed": 0,  # fixes the user split, candidate sampling, training and bootstrap draws
+    "device": "auto",  # auto | cpu | cuda (auto = CUDA when present)
+    "dataset": {
+        "name": "ml-100k",  # built-in dataset (ml-100k, tiny, opaque) or a label for `path`
+        "path": None,  # a directory with RecBole atomic files or raw ML-100k/ML-1M files
+        "format": "auto",  # auto | atomic | ml-100k | ml-1m
+        "min_interactions": 3,  # users with fewer interactions are dropped before the split
+        "params": {},  # generator parameters for generated datasets (tiny, opaque)
+    },
+    "target": {
+        "name": "sasrec",  # target recommender: sasrec | mf | popularity
+        "params": {},  # hyper-parameters overriding the target's defaults
+    },
+    "users": {
+        "align_train": 0.6,  # share of users whose instances train the explainers
+        "align_valid": 0.1,  # share used for explainer model selection
+        "align_test": 0.3,  # share scored on the board (disjoint from the two above)
+        "max_train": None,  # optional caps on the number of users per part (CPU budgets)
+        "max_valid": None,
+        "max_test": None,
+        "train_contexts_per_user": 1,  # extra earlier prefixes per align-train user (more training data)
+    },
+    "tasks": [],  # task names (tasks/<name>.yaml) or paths to task YAML files
+    "task_dirs": [],  # extra directories searched for task YAML, relative to the suite file
+    "task_params": {},  # per-task parameter overrides: {task: {param: value}}
+    "explainers": [],  # names, or {name: ..., params: {...}, label: ...}
+    "stats": {
+        "confidence": 0.95,  # bootstrap CI level
+        "resamples": 10000,  # bootstrap and randomization resamples
+        "test": "auto",  # auto (McNemar for 0/1 metrics, else paired randomization) | randomization | bootstrap | wilcoxon
+        "correction": "holm",  # holm | bh | none, over each (task, metric) family of pairwise comparisons
+        "alpha": 0.05,  # significance level
+    },
+    "claims": [],  # "A > B on task/metric" statements that get a verdict
+    "tolerances": {},  # {"task/metric": absolute drop tolerated by `recxbench compare`}
+}
+FREE_FORM = {"dataset.params", "target.params", "task_params", "tolerances"}
+
+
+@dataclass(frozen=True)
+class ExplainerSpec:
+    name: str
+    label: str
+    params: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class SuiteConfig:
+    """A resolved suite: defaults filled, overrides applied, tasks loaded."""
+
+    name: str
+    path: str
+    raw: Mapping[str, Any]  # the merged dict (for hashing and the manifest)
+    tasks: tuple[TaskSpec, ...]
+    explainers: tuple[ExplainerSpec, ...]
+    sha256: str
+
+    def get(self, dotted: str) -> Any:
+        node: Any = self.raw
+        for part in dotted.split("."):
+            node = node[part]
+        return node
+
+
+def stable_hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _load_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("file not found", where=str(path), fix="check the path") from None
+    except UnicodeDecodeError:
+        raise ConfigError("not UTF-8 text", where=str(path), fix="re-save the file as UTF-8") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(
+            f"invalid YAML ({getattr(err, 'problem', err)})", where=where, fix="fix the syntax"
+        ) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError("the top level must be a mapping", where=str(path), fix="write `key: value` lines")
+    return data
+
+
+def _merge(
+    defaults: dict[str, Any], given: Mapping[str, Any], *, where: str, prefix: str = ""
+) -> dict[str, Any]:
+    out = copy.deepcopy(defaults)
+    for key, value in given.items():
+        dotted = f"{prefix}{key}"
+        if key not in defaults:
+            import difflib
+
+            close = difflib.get_close_matches(str(key), list(defaults), n=1)
+            raise ConfigError(
+                f"unknown key {dotted!r}",
+                where=f"{where}:{dotted}",
+                fix=f"did you mean {prefix + close[0]!r}?"
+                if close
+                else f"known keys: {', '.join(prefix + k for k in defaults)}",
+            )
+        default = defaults[key]
+        if dotted in FREE_FORM:
+            if value is not None and not isinstance(value, dict):
+                raise ConfigError(
+                    f"{dotted!r} must be a mapping", where=f"{where}:{dotted}", fix="use `key: value`"
+                )
+            out[key] = dict(value or {})
+        elif isinstance(default, dict):
+            if not isinstance(value, dict):
+                raise ConfigError(
+                    f"{dotted!r} must be a mapping", where=f"{where}:{dotted}", fix="indent its keys below it"
+                )
+            out[key] = _merge(default, value, where=where, prefix=dotted + ".")
+        else:
+            out[key] = value
+    return out
+
+
+def parse_set(pairs: list[str]) -> list[tuple[str, Any]]:
+    """Parse ``--set a.b=value`` strings; the value is YAML (``2000`` -> int, ``[a, b]`` -> list)."""
+    out = []
+    for item in pairs:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"bad --set {item!r}", where="--set", fix="use --set key.sub=value")
+        try:
+            parsed = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError:
+            parsed = value
+        out.append((key.strip(), parsed))
+    return out
+
+
+def _apply_set(raw: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node: Any = raw
+    defaults: Any = SUITE_DEFAULTS
+    for i, part in enumerate(parts):
+        dotted = ".".join(parts[: i + 1])
+        parent_free = ".".join(parts[:i]) in FREE_FORM
+        if not parent_free and (not isinstance(defaults, dict) or part not in defaults):
+            import difflib
+
+            opts = list(defaults) if isinstance(defaults, dict) else []
+            close = difflib.get_close_matches(part, opts, n=1)
+            raise ConfigError(
+                f"unknown key {dotted!r}",
+                where=f"--set {key}",
+                fix=f"did you mean {'.'.join(parts[:i] + [close[0]])!r}?"
+                if close
+                else "run `recxbench validate SUITE` to see the keys",
+            )
+        if i == len(parts) - 1:
+            node[part] = value
+        else:
+            node = node.setdefault(part, {})
+            defaults = defaults.get(part, {}) if isinstance(defaults, dict) and not parent_free else {}
+
+
+def find_suite(name_or_path: str) -> Path:
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        if not p.exists():
+            raise ConfigError("suite file not found", where=str(p), fix="check the path")
+        return p
+    candidate = suites_dir() / f"{name_or_path}.yaml"
+    if candidate.exists():
+        return candidate
+    known = sorted(x.stem for x in suites_dir().glob("*.yaml"))
+    import difflib
+
+    close = difflib.get_close_matches(name_or_path, known, n=2)
+    raise ConfigError(
+        f"unknown suite {name_or_path!r}",
+        fix=(f"did you mean {' or '.join(map(repr, close))}? " if close else "")
+        + f"built-in suites: {', '.join(known)}; or pass a path to a suite YAML",
+    )
+
+
+def task_search_path(suite_path: Path, task_dirs: list[str]) -> list[Path]:
+    dirs = [(suite_path.parent / d).resolve() for d in task_dirs]
+    return [*dirs, tasks_dir()]  # suite's own directories first: they may override built-ins
+
+
+def load_task(ref: str, search: list[Path], overrides: Mapping[str, Any], *, where: str) -> TaskSpec:
+    from bench.registry import task_kinds
+
+    p = Path(ref)
+    if p.suffix in (".yaml", ".yml"):
+        path = p if p.is_absolute() else (search[0].parent / p if search else p)
+        if not path.exists():
+            path = p
+    else:
+        path = next((d / f"{ref}.yaml" for d in search if (d / f"{ref}.yaml").exists()), None)  # type: ignore[assignment]
+        if path is None:
+            known = sorted({x.stem for d in search if d.exists() for x in d.glob("*.yaml")})
+            import difflib
+
+            close = difflib.get_close_matches(ref, known, n=2)
+            raise ConfigError(
+                f"unknown task {ref!r}",
+                where=where,
+                fix=(f"did you mean {' or '.join(map(repr, close))}? " if close else "")
+                + f"known tasks: {', '.join(known)}",
+            )
+    data = _load_yaml(path)
+    allowed = {"task", "kind", "version", "description", "params", "main_metric"}
+    for key in data:
+        if key not in allowed:
+            raise ConfigError(
+                f"unknown key {key!r}", where=f"{path}:{key}", fix=f"task keys: {', '.join(sorted(allowed))}"
+            )
+    for key in ("task", "kind", "main_metric"):
+        if key not in data:
+            raise ConfigError(f"missing key {key!r}", where=str(path), fix=f"add `{key}: ...`")
+    kind = str(data["kind"])
+    if kind not in task_kinds:
+        raise ConfigError(f"unknown task kind {kind!r}", where=f"{path}:kind", fix=task_kinds.suggest(kind))
+    params = dict(data.get("params") or {})
+    params.update(dict(overrides or {}))
+    spec = TaskSpec(
+        name=str(data["task"]),
+        kind=kind,
+        version=int(data.get("version", 1)),
+        description=str(data.get("description", "")).strip(),
+        params=params,
+        main_metric=str(data["main_metric"]),
+        path=str(path),
+    )
+    return TaskSpec(
+        **{**spec.__dict__, "sha256": stable_hash({k: v for k, v in spec.__dict__.items() if k != "path"})}
+    )
+
+
+def load_suite(name_or_path: str, *, overrides: list[str] | None = None) -> SuiteConfig:
+    """Load, merge defaults, apply ``--set`` overrides, validate, and load the suite's tasks."""
+    path = find_suite(name_or_path)
+    data = _load_yaml(path)
+    raw = _merge(SUITE_DEFAULTS, data, where=path.name)
+    for key, value in parse_set(overrides or []):
+        _apply_set(raw, key, value)
+    raw = _merge(SUITE_DEFAULTS, raw, where="--set")  # re-validate types after overrides
+    raw["suite"] = raw["suite"] or path.stem
+    _validate_values(raw, path.name)
+
+    search = task_search_path(path, list(raw["task_dirs"]))
+    task_params = raw["task_params"]
+    specs = []
+    for i, ref in enumerate(raw["tasks"]):
+        specs.append(
+            load_task(str(ref), search, task_params.get(str(ref), {}), where=f"{path.name}:tasks[{i}]")
+        )
+    names = [s.name for s in specs]
+    unknown_params = sorted(set(task_params) - set(names))
+    if unknown_params:
+        raise ConfigError(
+            f"task_params for task(s) not in the suite: {', '.join(unknown_params)}",
+            where=f"{path.name}:task_params",
+            fix=f"suite tasks: {', '.join(names)}",
+        )
+    explainers = []
+    for i, item in enumerate(raw["explainers"]):
+        if isinstance(item, str):
+            item = {"name": item}
+        if not isinstance(item, dict) or "name" not in item:
+            raise ConfigError(
+                "an explainer needs a name",
+                where=f"{path.name}:explainers[{i}]",
+                fix="write `- name: random`",
+            )
+        extra = set(item) - {"name", "params", "label"}
+        if extra:
+            raise ConfigError(
+                f"unknown key(s) {', '.join(sorted(extra))}",
+                where=f"{path.name}:explainers[{i}]",
+                fix="explainer entries take name, params, label",
+            )
+        explainers.append(
+            ExplainerSpec(
+                name=str(item["name"]),
+                label=str(item.get("label") or item["name"]),
+                params=dict(item.get("params") or {}),
+            )
+        )
+    labels = [e.label for e in explainers]
+    dupes = sorted({x for x in labels if labels.count(x) > 1})
+    if dupes:
+        raise ConfigError(
+            f"duplicate explainer label(s) {dupes}",
+            where=f"{path.name}:explainers",
+            fix="give each a distinct `label`",
+        )
+    return SuiteConfig(
+        name=str(raw["suite"]),
+        path=str(path),
+        raw=raw,
+        tasks=tuple(specs),
+        explainers=tuple(explainers),
+        sha256=stable_hash(raw),
+    )
+
+
+def _validate_values(raw: dict[str, Any], where: str) -> None:
+    def bad(key: str, what: str, fix: str) -> ConfigError:
+        return ConfigError(what, where=f"{where}:{key}", fix=fix)
+
+    if raw["device"] not in ("auto", "cpu", "cuda"):
+        raise bad("device", f"unknown device {raw['device']!r}", "use auto, cpu or cuda")
+    if raw["dataset"]["format"] not in ("auto", "atomic", "ml-100k", "ml-1m"):
+        raise bad(
+            "dataset.format",
+            f"unknown format {raw['dataset']['format']!r}",
+            "use auto, atomic, ml-100k or ml-1m",
+        )
+    u = raw["users"]
+    for k in ("align_train", "align_valid", "align_test"):
+        if not isinstance(u[k], (int, float)) or not 0 <= u[k] <= 1:
+            raise bad(f"users.{k}", "must be a share between 0 and 1", "e.g. 0.3")
+    if u["align_train"] + u["align_valid"] + u["align_test"] > 1.0 + 1e-9:
+        raise bad("users", "align_train + align_valid + align_test exceeds 1", "lower the shares")
+    s = raw["stats"]
+    if s["correction"] not in ("holm", "bh", "none"):
+        raise bad("stats.correction", f"unknown correction {s['correction']!r}", "use holm, bh or none")
+    if s["test"] not in ("auto", "randomization", "bootstrap", "wilcoxon"):
+        raise bad(
+            "stats.test", f"unknown test {s['test']!r}", "use auto, randomization, bootstrap or wilcoxon"
+        )
+    if not isinstance(s["resamples"], int) or s["resamples"] < 100:
+        raise bad("stats.resamples", "must be an integer >= 100", "e.g. 10000")
+    if not 0 < float(s["alpha"]) < 1:
+        raise bad("stats.alpha", "must be in (0, 1)", "e.g. 0.05")
+    if not isinstance(raw["tasks"], list) or not raw["tasks"]:
+        raise bad("tasks", "a suite needs at least one task", "list task names, e.g. [item_ranking]")
+    if not isinstance(raw["seed"], int):
+        raise bad("seed", "must be an integer", "e.g. 0")

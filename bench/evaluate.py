@@ -1,0 +1,296 @@
+"""Scores -> statistics -> ``results.json`` (the contract other tools and CI read).
+
+Per (explainer, task) the task's kernels give per-sample score vectors; they are written to
+``samples/<explainer>/<task>.jsonl`` and every aggregate ``value`` is the plain mean of the vector
+written there, so anyone can recompute it. CIs, pairwise tests (one family per task and metric),
+rank groups and claim verdicts come from :mod:`bench.stats`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import zlib
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from bench import stats
+from bench.errors import UserError
+from bench.io import write_json, write_jsonl
+from bench.manifest import build_manifest
+from bench.tasks.base import Task
+from bench.types import Instance, Prediction
+
+if TYPE_CHECKING:
+    from bench.runner import RunState
+
+log = logging.getLogger(__name__)
+
+TEST_NAMES = {
+    "randomization": "paired_randomization",
+    "mcnemar": "mcnemar_exact",
+    "bootstrap": "paired_bootstrap",
+    "wilcoxon": "wilcoxon",
+}
+
+
+def sample_rows(
+    task: Task,
+    instances: Sequence[Instance],
+    preds: Sequence[Prediction],
+    scores: Mapping[str, np.ndarray],
+    user_ids: Sequence[str],
+) -> list[dict[str, Any]]:
+    rows = []
+    for i, (inst, pred) in enumerate(zip(instances, preds)):
+        rows.append(
+            {
+                "instance_id": inst.instance_id,
+                "user_id": user_ids[inst.user],
+                "history": list(inst.history),
+                "candidates": list(inst.candidates),
+                "prediction": pred.output,
+                "confidence": pred.score,
+                "label": inst.label,
+                "raw": pred.raw,
+                "parse_ok": pred.parse_ok,
+                "scores": {m: float(v[i]) for m, v in scores.items()},
+                **extra,
+            }
+        )
+    return rows
+
+
+def stat_seed(seed: int, *parts: str) -> int:
+    """A stable per-table seed: the same table gets the same draws on every machine."""
+    return int(np.random.SeedSequence([seed, *(zlib.crc32(p.encode()) for p in parts)]).generate_state(1)[0])
+
+
+def compute_statistics(
+    vectors: Mapping[str, Mapping[str, Mapping[str, np.ndarray]]],
+    tasks: Mapping[str, Task],
+    access: Mapping[str, str],
+    *,
+    stats_cfg: Mapping[str, Any],
+    seed: int,
+    progress: bool = False,
+) -> tuple[list[dict], list[dict], dict]:
+    """``vectors[task][metric][explainer]`` -> (results rows, comparisons, comparison index)."""
+    results: list[dict] = []
+    comparisons: list[dict] = []
+    index: dict = {}
+    for task_name, task in tasks.items():
+        specs = {m.name: m for m in task.metrics()}
+        for metric, spec in specs.items():
+            per_expl = {
+                e: v
+                for e, v in vectors.get(task_name, {}).get(metric, {}).items()
+                if len(v) and not np.isnan(v).any()
+            }
+            if not per_expl:
+                continue
+            names = sorted(per_expl)
+            X = np.stack([per_expl[e] for e in names])
+            s = stat_seed(seed, task_name, metric)
+            cis = stats.bootstrap_ci_many(
+                X, confidence=float(stats_cfg["confidence"]), resamples=int(stats_cfg["resamples"]), seed=s
+            )
+            tests = stats.compare_all_pairs(
+                per_expl,
+                binary=spec.binary,
+                method=str(stats_cfg["test"]),
+                resamples=int(stats_cfg["resamples"]),
+                seed=s,
+                confidence=float(stats_cfg["confidence"]),
+                correction=str(stats_cfg["correction"]),
+            )
+            means = {e: float(np.mean(per_expl[e])) for e in names}
+            groups = stats.rank_groups(
+                means, tests, alpha=float(stats_cfg["alpha"]), higher_is_better=spec.higher_is_better
+            )
+            for e, (lo, hi) in zip(names, cis):
+                results.append(
+                    {
+                        "explainer": e,
+                        "access": access[e],
+                        "task": task_name,
+                        "metric": metric,
+                        "value": means[e],
+                        "ci_low": float(lo),
+                        "ci_high": float(hi),
+                        "n": int(per_expl[e].size),
+                        "group": groups.get(e),
+                        "higher_is_better": spec.higher_is_better,
+                    }
+                )
+            for t in tests:
+                index[(task_name, metric, t.a, t.b)] = t
+                q = t.p
+                comparisons.append(
+                    {
+                        "task": task_name,
+                        "metric": metric,
+                        "a": t.a,
+                        "b": t.b,
+                        "diff": float(t.diff),
+                        "test": TEST_NAMES.get(t.test, t.test),
+                        "p_value": float(t.p_value),
+                        "p_adjusted": float(q),
+                        "significant": bool(q < float(stats_cfg["alpha"])),
+                        "n": int(t.n),
+                        **({"ci_low": t.ci_low, "ci_high": t.ci_high} if t.ci_low is not None else {}),
+                    }
+                )
+    return results, comparisons, index
+
+
+def evaluate_claims(
+    claims: Sequence[str], index: Mapping, tasks: Mapping[str, Task], alpha: float
+) -> list[dict]:
+    hib = {f"{t}/{m.name}": m.higher_is_better for t, task in tasks.items() for m in task.metrics()}
+    out = []
+    for text in claims:
+        claim = stats.parse_claim(text)
+        if (claim.task, claim.metric, claim.a, claim.b) not in index and (
+            claim.task,
+            claim.metric,
+            claim.b,
+            claim.a,
+        ) not in index:
+            out.append(
+                {
+                    "claim": text,
+                    "verdict": "inconclusive",
+                    "p_adjusted": None,
+                    "diff": None,
+                    "note": "no such comparison on this board",
+                }
+            )
+            continue
+        out.append(stats.evaluate_claim(claim, index, alpha=alpha, higher_is_better=hib))
+    return out
+
+
+def check_claims(claims: Sequence[str], explainer_labels: Sequence[str], task_names: Sequence[str]) -> None:
+    """Fail early (before any training) on a claim that names an unknown explainer or task."""
+    for text in claims:
+        c = stats.parse_claim(text)
+        for name in (c.a, c.b):
+            if name not in explainer_labels:
+                raise UserError(
+                    f"claim {text!r} names unknown explainer {name!r}",
+                    where="claims",
+                    fix=f"explainers: {', '.join(explainer_labels)}",
+                )
+        if c.task not in task_names:
+            raise UserError(
+                f"claim {text!r} names unknown task {c.task!r}",
+                where="claims",
+                fix=f"tasks: {', '.join(task_names)}",
+            )
+
+
+def protocol_card(state: RunState) -> dict[str, Any]:
+    u = state.suite.raw["users"]
+    return {
+        "split": f"chronological leave-one-out: stable sort on raw timestamps (ties keep file order); last item test, "
+        f"second-to-last valid; users with < {state.split.min_interactions} interactions dropped",
+        "teacher": "labels are the target's own predictions on the history the explainer sees",
+        "history_len": {t: task.params.get("history_len") for t, task in state.tasks.items()},
+        "users": {p: int(len(r)) for p, r in state.user_parts.items()},
+        "train_contexts_per_user": u["train_contexts_per_user"],
+        "tasks": {t: task.protocol() for t, task in state.tasks.items()},
+        "target_card": "full ranking over all items, the user's earlier items masked",
+        "stats": dict(state.suite.raw["stats"]),
+    }
+
+
+def finish_run(state: RunState, *, started: float) -> dict[str, Any]:
+    """Score, write samples, compute statistics, write results.json, manifest and the report."""
+    assert state.dataset is not None
+    t0 = time.perf_counter()
+    vectors: dict[str, dict[str, dict[str, np.ndarray]]] = {}
+    for label, per_task in state.predictions.items():
+        for task_name, preds in per_task.items():
+            task = state.tasks[task_name]
+            insts = state.instances[task_name]["align_test"]
+            scores = task.score(insts, preds)
+            write_jsonl(
+                state.out / "samples" / label / f"{task_name}.jsonl",
+                sample_rows(task, insts, preds, scores, state.dataset.user_ids),
+            )
+            for metric, vec in scores.items():
+                vectors.setdefault(task_name, {}).setdefault(metric, {})[label] = np.asarray(
+                    vec, dtype=np.float64
+                )
+    access = {label: info["access"] for label, info in state.explainer_info.items()}
+    cfg = state.suite.raw
+    results, comparisons, index = compute_statistics(
+        vectors, state.tasks, access, stats_cfg=cfg["stats"], seed=int(cfg["seed"])
+    )
+    claims = evaluate_claims(cfg["claims"], index, state.tasks, float(cfg["stats"]["alpha"]))
+    state.stage_seconds["stats"] = round(time.perf_counter() - t0, 3)
+    out = {
+        "schema_version": 1,
+        "suite": state.suite.name,
+        "description": cfg["description"],
+        "seed": int(cfg["seed"]),
+        "alpha": float(cfg["stats"]["alpha"]),
+        "correction": cfg["stats"]["correction"],
+        "dataset": state.dataset.stats(),
+        "target": state.target_card,
+        "protocol": protocol_card(state),
+        "tasks": {
+            t: {
+                "kind": task.spec.kind,
+                "version": task.spec.version,
+                "description": task.spec.description,
+                "main_metric": task.spec.main_metric,
+                "config_sha256": task.spec.sha256,
+                "n_instances": len(state.instances[t]["align_test"]),
+                "metrics": [m.to_json() for m in task.metrics()],
+            }
+            for t, task in state.tasks.items()
+        },
+        "explainers": {
+            label: {
+                "access": info["access"],
+                "summary": info.get("summary", ""),
+                "name": info.get("name", label),
+            }
+            for label, info in state.explainer_info.items()
+        },
+        "results": results,
+        "comparisons": comparisons,
+        "claims": claims,
+        "tolerances": dict(cfg["tolerances"]),
+    }
+    out = _finite(out)
+    state.stage_seconds["total"] = round(time.perf_counter() - started, 3)
+    manifest = build_manifest(state)
+    write_json(state.out / "manifest.json", manifest)
+    _render(out, manifest, state)
+    write_json(state.out / "results.json", out)  # last: its presence marks a finished run
+    return out
+
+
+def _render(results: dict, manifest: dict, state: RunState) -> None:
+    try:
+        from bench.report import render_leaderboard
+    except ImportError:  # pragma: no cover - report package always ships
+        return
+    render_leaderboard(results, manifest, out_dir=state.out)
+
+
+def _finite(obj: Any) -> Any:
+    """JSON has no NaN: undefined values become ``null``."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    return obj

@@ -1,0 +1,277 @@
+"""Shared machinery of the LLM explainers: prompts from instances, answers from the backbone.
+
+How each task is answered (the same for every LLM explainer, so they differ only in training):
+
+* retrieval — beam search (``retrieval_beams`` beams, each beam one answer), constrained to catalog
+  titles or free; free text is resolved through the catalog and unresolved titles count as
+  hallucinated items (``-1``);
+* ranking — greedy generation of the ordered titles, split on ``;``/newlines/numbering and matched
+  to the shown candidates; missing candidates are appended in the order shown and repeated or
+  foreign titles dropped, and such a repaired answer counts as a parse failure;
+* classification — the log-likelihoods of the "Yes" and "No" answers (never parsed from free
+  text); ``score = sigmoid(log P(Yes) - log P(No))``;
+* history reconstruction — not answerable from text alone (n/a) unless a subclass says otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from bench.errors import ConfigError
+from bench.explainers.base import Explainer, ExplainerContext
+from bench.explainers.prompts import PromptSet, load_prompts
+from bench.types import Instance, Prediction
+
+log = logging.getLogger(__name__)
+
+RETRIEVAL, RANKING, CLASSIFICATION, HISTORY = (
+    "next_item_retrieval",
+    "item_ranking",
+    "interest_classification",
+    "history_reconstruction",
+)
+_SPLIT = re.compile(r"\s*(?:;|\n|\|)\s*")
+_NUMBERING = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s*")
+
+
+def load_defaults(section: str) -> dict[str, Any]:
+    """Defaults of ``tasks/explainers/llm.yaml``: ``common`` merged with ``section``."""
+    from bench.resources import tasks_dir
+
+    import yaml
+
+    data = yaml.safe_load((tasks_dir() / "explainers" / "llm.yaml").read_text(encoding="utf-8"))
+    out = dict(data["common"])
+    if section != "common":
+        out.update(data[section])
+    return out
+
+
+def merge_params(name: str, defaults: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+    """``given`` over ``defaults``; unknown keys are errors, nested mappings merge one level deep."""
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in defaults.items()}
+    for key, value in given.items():
+        if key not in defaults:
+            raise ConfigError(
+                f"unknown parameter {key!r} for explainer {name!r}",
+                where=f"explainers[{name}].params",
+                fix=f"known parameters: {', '.join(sorted(defaults))} (tasks/explainers/llm.yaml)",
+            )
+        if isinstance(defaults[key], dict) and isinstance(value, dict):
+            unknown = set(value) - set(defaults[key]) if key == "lora" else set()
+            if unknown:
+                raise ConfigError(
+                    f"unknown parameter(s) {', '.join(sorted(unknown))} in {key}",
+                    where=f"explainers[{name}].params.{key}",
+                    fix=f"known: {', '.join(sorted(defaults[key]))}",
+                )
+            out[key] = {**defaults[key], **value}
+        else:
+            out[key] = value
+    return out
+
+
+def answer_text(prompt: str, answer: str) -> str:
+    """An answer as written right after ``prompt``: no leading space after a newline or space."""
+    return answer if not prompt or prompt[-1].isspace() else " " + answer
+
+
+class LLMExplainer(Explainer):
+    """Base class: loads a backbone, turns instances into prompts and answers into predictions."""
+
+    tasks = frozenset({RETRIEVAL, RANKING, CLASSIFICATION})
+    defaults_section: ClassVar[str] = "common"
+
+    def __init__(self, **params: Any) -> None:
+        self.params = merge_params(self.name, load_defaults(self.defaults_section), params)
+        self.backbone: Any = None
+        self.prompts: PromptSet = load_prompts(str(self.params["prompts"]))
+        self.shots: dict[str, list[Instance]] = {}
+
+    # -- set-up -----------------------------------------------------------------------------------
+
+    def load_backbone(self, ctx: ExplainerContext) -> Any:
+        from bench.llm.backbone import load_backbone
+
+        return load_backbone(str(self.params["backbone"]), device=ctx.device, titles=list(ctx.dataset.titles), seed=ctx.seed)
+
+    def fit(self, train: Mapping[str, list[Instance]], ctx: ExplainerContext) -> None:
+        self.ctx = ctx
+        self.backbone = self.load_backbone(ctx)
+        self.pick_shots(train)
+
+    def pick_shots(self, train: Mapping[str, list[Instance]]) -> None:
+        """Few-shot examples: the same ``few_shot`` align-train instances for every test instance."""
+        k = int(self.params["few_shot"])
+        if k <= 0:
+            return
+        rng = np.random.default_rng(np.random.SeedSequence([self.ctx.seed, 424242]))
+        for task, insts in train.items():
+            if insts:
+                idx = rng.choice(len(insts), size=min(k, len(insts)), replace=False)
+                self.shots[task] = [insts[int(i)] for i in sorted(idx)]
+
+    def kind(self, task: str) -> str:
+        return self.ctx.tasks[task].spec.kind
+
+    def info(self) -> dict[str, Any]:
+        b = self.backbone
+        return {
+            **super().info(),
+            "backbone": None if b is None else {"spec": b.spec, "sha256": b.sha256, "device": b.device, "dtype": b.dtype},
+            "prompt_template_sha256": self.prompts.sha256,
+            "decoding": {
+                "retrieval": f"beam search, {self.params['retrieval_beams']} beams, "
+                + ("constrained to catalog titles" if self.params["constrained"] else "free text resolved by the catalog"),
+                "ranking": "greedy generation, parsed",
+                "classification": "log-likelihood of Yes vs No",
+            },
+        }
+
+    # -- prompts ----------------------------------------------------------------------------------
+
+    def titles(self, items: Sequence[int]) -> list[str]:
+        return [self.ctx.dataset.titles[int(i)] or f"item {self.ctx.dataset.item_ids[int(i)]}" for i in items]
+
+    def question(self, kind: str, inst: Instance, *, variant: int = 0) -> str:
+        """The user-turn text of an instance (no answer, no chat formatting)."""
+        hist = self.titles(inst.history[-int(self.params["max_history_titles"]) :])
+        values: dict[str, Any] = {"history": hist, "k": len(inst.history) or 9}
+        if kind == RANKING:
+            values["candidates"] = self.titles(inst.candidates)
+        if kind in (CLASSIFICATION, "explanation"):
+            values["item"] = self.titles(inst.candidates[:1])[0]
+        return self.prompts.render(kind, variant, **values)
+
+    def answer(self, kind: str, inst: Instance) -> str:
+        """The target's answer to a (labelled) instance, as the LLM should write it."""
+        sep = self.prompts.answers["separator"]
+        if kind == RETRIEVAL:
+            return self.titles([inst.label[0]])[0]
+        if kind == RANKING:
+            return sep.join(self.titles(inst.label))
+        if kind == CLASSIFICATION:
+            return self.prompts.answers["yes" if int(inst.label) == 1 else "no"]
+        if kind == HISTORY:
+            return sep.join(self.titles(inst.label))
+        raise ValueError(kind)
+
+    def prompt(self, task: str, inst: Instance) -> str:
+        """The chat-formatted evaluation prompt (with few-shot examples first when configured)."""
+        from bench.llm.chat import format_prompt
+
+        kind = self.kind(task)
+        text = self.question(kind, inst)
+        shots = self.shots.get(task, [])
+        if shots:
+            blocks = [f"Example {j + 1}:\n{self.question(kind, s)}\nAnswer: {self.answer(kind, s)}" for j, s in enumerate(shots)]
+            text = "\n\n".join([*blocks, f"Now the question:\n{text}"])
+        return format_prompt(self.backbone, text)
+
+    # -- answering --------------------------------------------------------------------------------
+
+    def predict(self, task: str, instances: list[Instance]) -> list[Prediction]:
+        kind = self.kind(task)
+        prompts = [self.prompt(task, i) for i in instances]
+        if kind == RETRIEVAL:
+            return self.predict_retrieval(task, instances, prompts)
+        if kind == RANKING:
+            return self.predict_ranking(instances, prompts)
+        if kind == CLASSIFICATION:
+            return self.predict_classification(instances, prompts)
+        raise NotImplementedError(f"{self.name} does not answer {kind}")
+
+    def _trie(self) -> Any:
+        if getattr(self, "_title_trie", None) is None:
+            from bench.llm.trie import TitleTrie
+
+            self._title_trie = TitleTrie.build(self.backbone.tokenizer, [t for t in self.ctx.dataset.titles if t])
+        return self._title_trie
+
+    def predict_retrieval(self, task: str, instances: list[Instance], prompts: list[str]) -> list[Prediction]:
+        from bench.llm.generation import generate
+
+        beams = int(self.params["retrieval_beams"])
+        constrained = bool(self.params["constrained"])
+        outs = generate(
+            self.backbone,
+            prompts,
+            max_new_tokens=48,
+            num_beams=beams,
+            num_return_sequences=beams,
+            batch_size=max(1, int(self.params["batch_size"]) // 2),
+            constraint=self._trie() if constrained else None,
+            progress=False,
+        )
+        preds = []
+        for inst, texts in zip(instances, outs):
+            ids = []
+            for text in texts:
+                r = self.ctx.catalog.resolve(text)
+                ids.append(-1 if r is None else int(r))
+            preds.append(Prediction(inst.instance_id, ids, raw=" || ".join(texts), parse_ok=bool(texts)))
+        return preds
+
+    def predict_ranking(self, instances: list[Instance], prompts: list[str]) -> list[Prediction]:
+        from bench.llm.generation import generate
+
+        outs = generate(
+            self.backbone,
+            prompts,
+            max_new_tokens=int(self.params["max_new_tokens"]),
+            batch_size=int(self.params["batch_size"]),
+            stop=("\n\n",),
+        )
+        return [self.parse_ranking(inst, texts[0] if texts else "") for inst, texts in zip(instances, outs)]
+
+    def parse_ranking(self, inst: Instance, text: str) -> Prediction:
+        """Match generated titles to the shown candidates; repair and flag anything else."""
+        from bench.data.catalog import Catalog
+
+        cands = list(inst.candidates)
+        local = Catalog(self.titles(cands))
+        order: list[int] = []
+        clean = True
+        for piece in _SPLIT.split(text.strip()):
+            piece = _NUMBERING.sub("", piece).strip().strip('"').strip()
+            if not piece:
+                continue
+            j = local.resolve(piece)
+            if j is None or cands[j] in order:
+                clean = False
+                continue
+            order.append(cands[j])
+        missing = [c for c in cands if c not in order]
+        return Prediction(inst.instance_id, order + missing, raw=text, parse_ok=clean and not missing)
+
+    def predict_classification(self, instances: list[Instance], prompts: list[str]) -> list[Prediction]:
+        from bench.llm.scoring import score_continuations
+
+        yes, no = self.prompts.answers["yes"], self.prompts.answers["no"]
+        conts = [[answer_text(p, yes), answer_text(p, no)] for p in prompts]
+        lls = score_continuations(self.backbone, prompts, conts, batch_size=int(self.params["batch_size"]))
+        preds = []
+        for inst, (ly, ln) in zip(instances, lls):
+            p_yes = 1.0 / (1.0 + math.exp(-(ly - ln))) if ln - ly < 700 else 0.0
+            preds.append(Prediction(inst.instance_id, int(ly > ln), raw=f"logP(yes)={ly:.4f} logP(no)={ln:.4f}", score=p_yes))
+        return preds
+
+    def explain(self, instances: list[Instance]) -> list[str]:
+        from bench.llm.chat import format_prompt
+        from bench.llm.generation import generate
+
+        prompts = [format_prompt(self.backbone, self.question("explanation", i)) for i in instances]
+        outs = generate(
+            self.backbone,
+            prompts,
+            max_new_tokens=int(self.params["explain_max_new_tokens"]),
+            batch_size=int(self.params["batch_size"]),
+            stop=("\n\n\n",),
+        )
+        return [o[0] if o else "" for o in outs]

@@ -1,0 +1,120 @@
+"""RecExplainer-B: an LLM fine-tuned with LoRA to reproduce the target's behavior from text.
+
+Training data (align-train instances, labels from the target): retrieval (history -> f's top-1
+title), ranking (history + shuffled candidates -> f's order), classification (history + item ->
+Yes/No), each rendered with a paraphrased template drawn at random (the first template is held for
+evaluation prompts, as every explainer is asked the same question), plus an item-knowledge
+auxiliary task (title <-> genres/year; the paper's item discrimination task). The adapter lives in
+the run cache, so a rerun reuses it; an interrupted training resumes from the last epoch.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from bench.explainers.base import ExplainerContext
+from bench.explainers.llm_base import CLASSIFICATION, LLMExplainer
+from bench.types import Instance
+
+log = logging.getLogger(__name__)
+
+
+class RecExplainerB(LLMExplainer):
+    name = "recexplainer-b"
+    access = "behavior"
+    summary = "LoRA fine-tune on text prompts built from the target's outputs (behavior alignment)"
+    defaults_section = "recexplainer"
+
+    def training_examples(self, train: Mapping[str, list[Instance]], rng: np.random.Generator) -> list[Any]:
+        from bench.llm.chat import format_prompt
+        from bench.llm.training import TrainExample
+
+        kinds = {t: self.kind(t) for t in train if self.kind(t) in set(self.params["train_tasks"])}
+        cap = self.params["max_train_examples"]
+        weights = {t: float(self.params["task_weights"].get(k, 1.0)) for t, k in kinds.items()}
+        total_w = sum(weights.values()) or 1.0
+        examples: list[TrainExample] = []
+        for task, kind in kinds.items():
+            insts = list(train[task])
+            if cap is not None:
+                n = min(len(insts), int(round(int(cap) * weights[task] / total_w)))
+                insts = [insts[int(i)] for i in rng.choice(len(insts), size=n, replace=False)]
+            for inst in insts:
+                variant = int(rng.integers(0, self.prompts.n_variants(kind))) if self.params["paraphrases"] else 0
+                prompt = format_prompt(self.backbone, self.question(kind, inst, variant=variant))
+                examples.append(TrainExample(prompt, self.answer(kind, inst)))
+        examples += self.item_examples(rng)
+        order = rng.permutation(len(examples))
+        return [examples[int(i)] for i in order]
+
+    def item_examples(self, rng: np.random.Generator) -> list[Any]:
+        """Item knowledge: title -> genres (and genres/year -> title) for a sample of items."""
+        from bench.llm.chat import format_prompt
+        from bench.llm.training import TrainExample
+
+        ds = self.ctx.dataset
+        n = min(int(self.params["aux_item_examples"]), ds.n_items)
+        usable = [i for i in range(ds.n_items) if ds.titles[i] and ds.genres[i] and ds.genres[i] != ("unknown",)]
+        if not usable or n <= 0:
+            return []
+        out = []
+        for i in rng.choice(len(usable), size=min(n, len(usable)), replace=False):
+            item = usable[int(i)]
+            genres = ", ".join(ds.genres[item])
+            if rng.random() < 0.5:
+                v = int(rng.integers(0, self.prompts.n_variants("item_to_genres")))
+                q = self.prompts.render("item_to_genres", v, item=ds.titles[item])
+                out.append(TrainExample(format_prompt(self.backbone, q), genres))
+            else:
+                q = self.prompts.render("genres_to_item", 0, genres=genres, year=ds.years[item])
+                out.append(TrainExample(format_prompt(self.backbone, q), ds.titles[item]))
+        return out
+
+    def lora_config(self) -> Any:
+        from bench.llm.training import LoraTrainConfig
+
+        cfg = dict(self.params["lora"])
+        cfg["target_modules"] = tuple(cfg["target_modules"])
+        return LoraTrainConfig(**cfg, seed=self.ctx.seed)
+
+    def fit(self, train: Mapping[str, list[Instance]], ctx: ExplainerContext) -> None:
+        from bench.llm.training import load_adapter, train_lora
+
+        super().fit(train, ctx)
+        rng = np.random.default_rng(np.random.SeedSequence([ctx.seed, 2024]))
+        examples = self.training_examples(train, rng)
+        counts: dict[str, int] = {}
+        for t in train:
+            counts[self.kind(t)] = counts.get(self.kind(t), 0)
+        log.info("%s: %d training examples", self.name, len(examples))
+        self.report = train_lora(self.backbone, examples, self.lora_config(), out_dir=ctx.cache_dir / "lora", progress=True)
+        self.backbone = load_adapter(self.backbone, self.report.adapter_dir)
+        log.info(
+            "%s: trained %d steps in %.1f s (%.0f tokens/s), final loss %.3f",
+            self.name,
+            self.report.steps,
+            self.report.seconds,
+            self.report.tokens_per_second,
+            self.report.final_loss,
+        )
+
+    def info(self) -> dict[str, Any]:
+        out = super().info()
+        rep = getattr(self, "report", None)
+        if rep is not None:
+            out["training"] = {
+                "steps": rep.steps,
+                "examples": rep.examples,
+                "tokens": rep.tokens,
+                "seconds": round(rep.seconds, 2),
+                "tokens_per_second": round(rep.tokens_per_second, 1),
+                "final_loss": rep.final_loss,
+            }
+        return out
+
+
+__all__ = ["RecExplainerB", "CLASSIFICATION"]

@@ -1,0 +1,462 @@
+"""Recommender embeddings as a second LLM modality (RecExplainer-I/H).
+
+A prompt names the target recommender's user and items with the placeholder tokens ``<user>`` and
+``<item>``; an :class:`Injector` projects the recommender's vectors into the LLM's embedding space
+and puts them at those positions of ``inputs_embeds`` (replacing the placeholder's token embedding,
+as in the paper, or added to it, as in the released code). Each kind has its own two-layer MLP.
+
+Extras convention (one mapping per instance, the ``extras`` of a ``TrainExample``):
+``{"user_vectors": [[...]], "item_vectors": [[...], ...]}`` — one vector per ``<user>`` / ``<item>``
+occurrence, in prompt order; a kind that does not occur may be left out. Placeholders only occur in
+prompts, never in answers.
+
+Training: ``train_lora(..., extra_modules={"injector": inj}, embed_hook=inj.embed_hook)`` saves the
+injector beside the adapter (back with ``load_adapter(..., extra_modules={"injector": inj})`` or
+:func:`load_injector`). Inference: :func:`score_continuations_injected` and :func:`generate_injected`
+mirror :mod:`bench.llm.scoring` and :mod:`bench.llm.generation`. Ablations are applied by those two
+to all instances before batching (:meth:`Injector.ablate`), so results never depend on
+``batch_size``; :meth:`Injector.build_inputs_embeds` (hence training) never ablates.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+from torch import nn
+from tqdm.auto import tqdm
+
+from bench.errors import UserError
+from bench.llm.chat import encode_continuation, encode_prompt
+from bench.llm.generation import _stop_criterion, _trie_fn, cut_at_stop
+from bench.llm.scoring import _MAX_ANSWER_TOKENS, _MAX_PROMPT_TOKENS, _chunks, _prefix_cache, _score_rest
+from bench.llm.trie import TitleTrie
+
+USER_TOKEN, ITEM_TOKEN = "<user>", "<item>"
+USER_KEY, ITEM_KEY = "user_vectors", "item_vectors"
+#: The file ``train_lora`` writes extra modules to (``bench.llm.training.EXTRA_MODULES_FILE``).
+_EXTRA_FILE = "extra_modules.safetensors"
+_KINDS = ((USER_TOKEN, USER_KEY, "user_proj"), (ITEM_TOKEN, ITEM_KEY, "item_proj"))
+
+
+@dataclass(frozen=True)
+class InjectionConfig:
+    """How projected recommender vectors enter the prompt."""
+
+    mode: str = "replace"  # "replace" the placeholder's token embedding (paper) or "add" to it (code)
+    hidden: int | None = None  # projector hidden width; None = LLM hidden size // 2 (released code)
+    ablation: str = "none"  # inference only: "none", "zero" vectors or "shuffle" them across instances
+    seed: int = 0  # seeds the "shuffle" permutation
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("replace", "add") or self.ablation not in ("none", "zero", "shuffle"):
+            raise ValueError(f"InjectionConfig: bad mode {self.mode!r} or ablation {self.ablation!r}")
+        if self.hidden is not None and self.hidden < 1:
+            raise ValueError(f"InjectionConfig.hidden must be >= 1 (or None), got {self.hidden}")
+
+
+def add_placeholder_tokens(backbone: Any) -> tuple[int, int]:
+    """Add ``<user>`` and ``<item>`` as special tokens and give them embedding rows; their ids.
+
+    Idempotent. Call it on the base backbone, before training or ``load_adapter``. New rows are set
+    to the mean of the existing rows (deterministically, unlike transformers' ``mean_resizing``,
+    which samples around the mean): in ``add`` mode that row is the base the projected vector is
+    added to, and the mean is a neutral point of the embedding distribution where a random row
+    could have any scale; on the output side (tied or not) a mean row gives the new tokens an
+    average logit, so the distribution over the existing vocabulary barely moves.
+    """
+    tok, model = backbone.tokenizer, backbone.model
+    before = len(tok)
+    # transformers 5 renamed "additional_special_tokens" to "extra_special_tokens"; keep existing ones
+    kind = (
+        "extra"
+        if "replace_extra_special_tokens" in inspect.signature(tok.add_special_tokens).parameters
+        else "additional"
+    )
+    tok.add_special_tokens(
+        {f"{kind}_special_tokens": [USER_TOKEN, ITEM_TOKEN]}, **{f"replace_{kind}_special_tokens": False}
+    )
+    ids = (tok.convert_tokens_to_ids(USER_TOKEN), tok.convert_tokens_to_ids(ITEM_TOKEN))
+    rows = model.get_input_embeddings().weight.shape[0]
+    if max(ids) >= rows:
+        model.resize_token_embeddings(max(len(tok), max(ids) + 1), mean_resizing=False)
+    # Rows this call created, or spare (padding) rows of a larger matrix that the new ids landed on.
+    fresh = [i for i in ids if i >= rows or i >= before]
+    if fresh:
+        layers = (model.get_input_embeddings(), model.get_output_embeddings())
+        with torch.no_grad():  # a tied lm_head is the same tensor, set twice to the same value
+            for weight in (layer.weight for layer in layers if layer is not None):
+                weight[fresh] = weight[: min(before, rows)].float().mean(0).to(weight.dtype)
+    backbone.info["placeholder_tokens"] = {USER_TOKEN: ids[0], ITEM_TOKEN: ids[1]}
+    return ids
+
+
+class Projector(nn.Module):
+    """``Linear(rec_dim → hidden) → GELU → Linear(hidden → llm_hidden)``."""
+
+    def __init__(self, rec_dim: int, hidden: int, llm_hidden: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(rec_dim, hidden), nn.GELU(), nn.Linear(hidden, llm_hidden))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def _as_matrix(value: Any, rec_dim: int, what: str) -> torch.Tensor:
+    """``value`` (None, one vector, or a sequence / array of vectors) as a float32 CPU ``(k, rec_dim)``."""
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, torch.Tensor) for v in value):
+        value = torch.stack([v.detach().to("cpu").reshape(-1) for v in value])
+    if isinstance(value, torch.Tensor):
+        mat = value.detach().to("cpu", torch.float32)
+    else:
+        mat = torch.from_numpy(np.asarray([] if value is None else value, dtype=np.float32))
+    if mat.numel() == 0:
+        return torch.zeros((0, rec_dim))
+    mat = mat[None] if mat.ndim == 1 else mat
+    if mat.ndim != 2 or mat.shape[1] != rec_dim:
+        raise ValueError(f"{what}: expected vectors of dimension {rec_dim}, got shape {tuple(mat.shape)}")
+    return mat
+
+
+class Injector(nn.Module):
+    """The user and item projectors, and the placeholder ids they write at.
+
+    The ids are a persistent buffer, so a saved injector carries the ids it was trained with and
+    :func:`check_placeholders` can tell when a backbone's tokenizer disagrees.
+    """
+
+    def __init__(
+        self,
+        *,
+        rec_dim: int,
+        llm_hidden: int,
+        token_ids: tuple[int, int] = (-1, -1),
+        config: InjectionConfig | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config or InjectionConfig()
+        self.rec_dim, self.llm_hidden = int(rec_dim), int(llm_hidden)
+        hidden = self.config.hidden or max(self.llm_hidden // 2, 1)
+        self.user_proj = Projector(self.rec_dim, hidden, self.llm_hidden)
+        self.item_proj = Projector(self.rec_dim, hidden, self.llm_hidden)
+        self.register_buffer("placeholder_ids", torch.tensor(token_ids, dtype=torch.long))
+
+    @property
+    def token_ids(self) -> tuple[int, int]:
+        """``(<user> id, <item> id)``."""
+        user, item = self.placeholder_ids.tolist()
+        return int(user), int(item)
+
+    def build_inputs_embeds(
+        self, model: Any, input_ids: torch.Tensor, extras_list: Sequence[Mapping[str, Any]]
+    ) -> torch.Tensor:
+        """Token embeddings of ``input_ids`` with the projected vectors at the placeholders.
+
+        Works with any padding side and any number of placeholders per row; raises ValueError when
+        a row's vector count differs from its placeholder count. Never applies the ablation.
+        """
+        if len(extras_list) != input_ids.shape[0]:
+            raise ValueError(f"{input_ids.shape[0]} rows but {len(extras_list)} extras")
+        if min(self.token_ids) < 0:
+            raise ValueError("injector has no placeholder ids: build it with build_injector() or load it")
+        embeds = model.get_input_embeddings()(input_ids)
+        if embeds.shape[-1] != self.llm_hidden:
+            raise ValueError(
+                f"injector projects to {self.llm_hidden} dims but the LLM has {embeds.shape[-1]}"
+            )
+        for token_id, (token, key, proj_name) in zip(self.token_ids, _KINDS, strict=True):
+            # nonzero is row-major: each row's placeholders come in prompt order, matching its vectors
+            rows, cols = (input_ids == token_id).nonzero(as_tuple=True)
+            counts = torch.bincount(rows, minlength=len(extras_list)).tolist()
+            vectors = []
+            for r, extras in enumerate(extras_list):
+                mat = _as_matrix(extras.get(key), self.rec_dim, f"row {r} {key}")
+                if mat.shape[0] != counts[r]:
+                    raise ValueError(
+                        f"row {r}: {counts[r]} {token} placeholder(s) but {mat.shape[0]} vector(s) in {key!r}"
+                    )
+                vectors.append(mat)
+            if rows.numel() == 0:
+                continue
+            proj = getattr(self, proj_name)
+            weight = proj.net[0].weight
+            injected = proj(torch.cat(vectors).to(weight.device, weight.dtype)).to(
+                embeds.device, embeds.dtype
+            )
+            # out-of-place index_put: autograd reaches both the projector and the token embeddings
+            embeds = embeds.index_put((rows, cols), injected, accumulate=self.config.mode == "add")
+        return embeds
+
+    def embed_hook(
+        self, model: Any, input_ids: torch.Tensor, mask: torch.Tensor, extras: Sequence
+    ) -> torch.Tensor:
+        """``train_lora``'s ``embed_hook``: :meth:`build_inputs_embeds` (the mask is not needed)."""
+        return self.build_inputs_embeds(model, input_ids, extras)
+
+    def ablate(self, extras_list: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """``extras_list`` under the configured ablation, over all instances at once.
+
+        ``zero``: every vector becomes zeros. ``shuffle``: per kind, all vectors of all instances are
+        pooled and moved along one random cycle (seeded by ``config.seed``), so each lands in
+        another slot — no instance keeps its own vector by chance — and each row keeps its count.
+        """
+        out = [dict(e) for e in extras_list]
+        if self.config.ablation == "none":
+            return out
+        for _, key, _ in _KINDS:
+            mats = [
+                _as_matrix(e.get(key), self.rec_dim, f"instance {i} {key}") for i, e in enumerate(extras_list)
+            ]
+            pooled = torch.cat(mats)
+            if self.config.ablation == "zero":
+                pooled = torch.zeros_like(pooled)
+            elif len(pooled) > 1:
+                perm = torch.randperm(len(pooled), generator=torch.Generator().manual_seed(self.config.seed))
+                source = torch.empty_like(perm)
+                source[perm] = perm.roll(-1)  # slot perm[j] takes the vector of slot perm[j + 1]
+                pooled = pooled[source]
+            for e, part in zip(out, pooled.split([len(m) for m in mats]), strict=True):
+                if key in e or len(part):
+                    e[key] = part.numpy()
+        return out
+
+
+def build_injector(
+    backbone: Any, *, rec_dim: int, config: InjectionConfig | None = None, seed: int = 0
+) -> Injector:
+    """A fresh injector for ``backbone`` (placeholders added), initialised from ``seed``, on its device."""
+    ids = add_placeholder_tokens(backbone)
+    hidden = backbone.model.get_input_embeddings().weight.shape[1]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        injector = Injector(rec_dim=rec_dim, llm_hidden=hidden, token_ids=ids, config=config)
+    return injector.to(backbone.device)
+
+
+def load_injector(
+    path: Path | str,
+    *,
+    rec_dim: int,
+    llm_hidden: int,
+    config: InjectionConfig | None = None,
+    prefix: str = "injector",
+) -> Injector:
+    """An injector with the weights in ``path``, loaded strictly, on CPU in eval mode.
+
+    ``path`` is an adapter directory written by ``train_lora`` (its ``extra_modules.safetensors``,
+    keys under ``prefix.``) or a safetensors file of the injector's own state dict.
+
+    Raises:
+        UserError: unreadable file, or missing / unexpected keys or shape mismatches.
+    """
+    path = Path(path)
+    file = path / _EXTRA_FILE if path.is_dir() else path
+    try:
+        tensors = load_file(str(file))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise UserError(f"cannot read injector weights ({err})", where=str(file)) from None
+    head = f"{prefix}." if prefix else ""
+    if head and any(k.startswith(head) for k in tensors):
+        tensors = {k[len(head) :]: v for k, v in tensors.items() if k.startswith(head)}
+    injector = Injector(rec_dim=rec_dim, llm_hidden=llm_hidden, config=config)
+    try:  # torch names every missing / unexpected key and every shape mismatch
+        injector.load_state_dict(tensors, strict=True)
+    except RuntimeError as err:
+        raise UserError(
+            f"weights do not match the injector (rec_dim={rec_dim}, llm_hidden={llm_hidden}): "
+            + " ".join(str(err).split()),
+            where=str(file),
+            fix="pass the rec_dim / config the injector was trained with, or retrain it",
+        ) from None
+    return injector.eval()
+
+
+def check_placeholders(backbone: Any, injector: Injector) -> None:
+    """Raise ValueError unless the backbone's tokenizer maps the placeholders to the injector's ids."""
+    tok = backbone.tokenizer
+    have = tuple(tok.convert_tokens_to_ids(t) for t in (USER_TOKEN, ITEM_TOKEN))
+    if have != injector.token_ids:
+        raise ValueError(
+            f"the tokenizer maps {USER_TOKEN}/{ITEM_TOKEN} to {have} but the injector writes at "
+            f"{injector.token_ids}; call add_placeholder_tokens(backbone) on the backbone it was trained on"
+        )
+
+
+def target_vectors(target: Any, histories: Sequence[Sequence[int]]) -> np.ndarray:
+    """The target's user vector for each history, float32 ``[len(histories), dim]``."""
+    out = np.asarray(target.user_embeddings([list(h) for h in histories]), dtype=np.float32)
+    if out.ndim != 2 or len(out) != len(histories):
+        raise ValueError(
+            f"{target.name}: user_embeddings returned shape {out.shape} for {len(histories)} histories"
+        )
+    return out
+
+
+def item_vectors(target: Any, items: Sequence[int]) -> np.ndarray:
+    """The target's item vectors for ``items`` (internal indices), float32 ``[len(items), dim]``."""
+    table = np.asarray(target.item_embeddings(), dtype=np.float32)
+    idx = np.asarray(list(items), dtype=np.int64)
+    if idx.size and (idx.min() < 0 or idx.max() >= len(table)):
+        raise ValueError(
+            f"{target.name}: item indices must lie in [0, {len(table)}), got {idx.min()}..{idx.max()}"
+        )
+    return table[idx].reshape(len(idx), table.shape[1])
+
+
+def check_target_dim(target: Any, injector: Injector) -> None:
+    """Raise UserError unless the target's user and item vectors have the injector's input size."""
+    user, item = target_vectors(target, [[0]]).shape[1], np.shape(target.item_embeddings())[1]
+    if user != injector.rec_dim or item != injector.rec_dim:
+        raise UserError(
+            f"target {target.name!r} has {user}-dim user / {item}-dim item vectors "
+            f"but the injector expects {injector.rec_dim}",
+            fix="use the target the injector was trained with, or retrain the explainer on this target",
+        )
+
+
+def _left_pad(seqs: Sequence[Sequence[int]], pad_id: int, device: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long, device=device)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long, device=device)
+    for r, s in enumerate(seqs):
+        ids[r, width - len(s) :] = torch.tensor(list(s), dtype=torch.long, device=device)
+        mask[r, width - len(s) :] = 1
+    return ids, mask
+
+
+def _prepare(
+    backbone: Any, injector: Injector, prompts: Sequence[str], extras: Sequence, batch: int
+) -> tuple:
+    """Checks shared by scoring and generation; prompt ids, ablated extras, model, tokenizer, device."""
+    if len(prompts) != len(extras) or batch < 1:
+        raise ValueError(f"{len(prompts)} prompts and {len(extras)} extras; batch_size {batch} (must be ≥ 1)")
+    check_placeholders(backbone, injector)
+    model, tok = backbone.model, backbone.tokenizer
+    ids = [encode_prompt(tok, p) for p in prompts]
+    return ids, injector.ablate(extras), model, tok, next(model.parameters()).device
+
+
+@torch.inference_mode()
+def score_continuations_injected(
+    backbone: Any,
+    injector: Injector,
+    prompts: Sequence[str],
+    extras_list: Sequence[Mapping[str, Any]],
+    continuations: Sequence[Sequence[str]],
+    *,
+    batch_size: int = 16,
+    progress: bool = False,
+) -> list[list[float]]:
+    """``out[i][j] = log P(continuations[i][j] | prompts[i] with extras_list[i] injected)``.
+
+    As :func:`~bench.llm.scoring.score_continuations` (same tokenisation, KV-cache reuse, empty
+    answer = 0.0), except that prompts are not deduplicated (their vectors differ) and each prompt
+    group runs once from ``inputs_embeds``; answers then continue from the cache by token ids.
+    """
+    if len(prompts) != len(continuations):
+        raise ValueError(f"{len(prompts)} prompts but {len(continuations)} continuation lists")
+    prompt_ids, extras, model, tok, device = _prepare(backbone, injector, prompts, extras_list, batch_size)
+    answer_ids = [[encode_continuation(tok, c) for c in conts] for conts in continuations]
+    if any(set(injector.token_ids) & set(a) for answers in answer_ids for a in answers):
+        raise ValueError(f"{USER_TOKEN}/{ITEM_TOKEN} may only occur in prompts, not in continuations")
+    results = [[0.0] * len(answers) for answers in answer_ids]
+    order = sorted(range(len(prompts)), key=lambda i: len(prompt_ids[i]))  # less padding
+    bar = tqdm(total=len(prompts), desc="scoring", unit="prompt", disable=not progress)
+    for group in _chunks(order, batch_size, lambda i: len(prompt_ids[i]), _MAX_PROMPT_TOKENS):
+        ids, mask = _left_pad([prompt_ids[i] for i in group], tok.pad_token_id, device)
+        embeds = injector.build_inputs_embeds(model, ids, [extras[i] for i in group])
+        prefix = _prefix_cache(model, attention_mask=mask, inputs_embeds=embeds)
+        pending: list[tuple[int, int, int, list[int]]] = []  # (prefix row, instance, answer, ids)
+        for g, i in enumerate(group):
+            for j, ans in enumerate(answer_ids[i]):
+                if ans:
+                    results[i][j] = prefix.last_logprobs[g, ans[0]].item()
+                    if len(ans) > 1:
+                        pending.append((g, i, j, ans))
+        pending.sort(key=lambda p: len(p[3]))
+        for chunk in _chunks(pending, batch_size, lambda p: len(p[3]), _MAX_ANSWER_TOKENS):
+            rest = _score_rest(model, prefix, [p[0] for p in chunk], [p[3] for p in chunk], tok.pad_token_id)
+            for (_, i, j, _), value in zip(chunk, rest, strict=True):
+                results[i][j] += value
+        bar.update(len(group))
+    bar.close()
+    return results
+
+
+@torch.inference_mode()
+def generate_injected(
+    backbone: Any,
+    injector: Injector,
+    prompts: Sequence[str],
+    extras_list: Sequence[Mapping[str, Any]],
+    *,
+    max_new_tokens: int = 64,
+    num_beams: int = 1,
+    num_return_sequences: int = 1,
+    batch_size: int = 8,
+    constraint: TitleTrie | None = None,
+    stop: Sequence[str] = ("\n",),
+    progress: bool = False,
+) -> list[list[str]]:
+    """As :func:`~bench.llm.generation.generate` (same options and results), from injected prompts.
+
+    ``model.generate(inputs_embeds=...)`` on a decoder-only model returns only the new tokens, so the
+    stop criterion and the trie read the sequences from position 0. Placeholder tokens are
+    suppressed: a generated one would have no vector to carry.
+    """
+    if num_beams < 1 or not 1 <= num_return_sequences <= num_beams:
+        raise ValueError(
+            f"need 1 ≤ num_return_sequences ≤ num_beams, got {num_return_sequences} and {num_beams}"
+        )
+    if constraint is not None and len(constraint) == 0:
+        raise ValueError("the title constraint is empty (no titles)")
+    prompt_ids, extras, model, tok, device = _prepare(backbone, injector, prompts, extras_list, batch_size)
+    stops = [s for s in stop if s]
+    options: dict[str, Any] = {
+        "do_sample": False,
+        "num_beams": num_beams,
+        "num_return_sequences": num_return_sequences,
+        "pad_token_id": tok.pad_token_id,
+        "max_new_tokens": max_new_tokens,
+        "eos_token_id": tok.eos_token_id,
+        "suppress_tokens": list(injector.token_ids),
+        # a checkpoint's sampling knobs would neither apply nor stay quiet under do_sample=False
+        "temperature": None,
+        "top_p": None,
+        "top_k": None,
+    }
+    if constraint is not None:
+        options.update(max_new_tokens=max(max_new_tokens, constraint.max_len), eos_token_id=constraint.eos_id)
+        options["prefix_allowed_tokens_fn"] = _trie_fn(constraint, 0)
+        if num_beams > 1:
+            options["length_penalty"] = 0.0  # rank by total log-probability, like scoring
+    elif stops:
+        from transformers import StoppingCriteriaList
+
+        options["stopping_criteria"] = StoppingCriteriaList([_stop_criterion(tok, stops, 0)])
+    order = sorted(range(len(prompts)), key=lambda i: len(prompt_ids[i]))
+    results: list[list[str]] = [[] for _ in prompts]
+    bar = tqdm(total=len(prompts), desc="generating", unit="prompt", disable=not progress)
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        ids, mask = _left_pad([prompt_ids[i] for i in batch], tok.pad_token_id, device)
+        embeds = injector.build_inputs_embeds(model, ids, [extras[i] for i in batch])
+        out = model.generate(inputs_embeds=embeds, attention_mask=mask, **options)
+        new = out.reshape(len(batch), num_return_sequences, -1).tolist()
+        for r, i in enumerate(batch):
+            if constraint is not None:
+                titles = (constraint.lookup(seq) for seq in new[r])
+                results[i] = list(dict.fromkeys(t for t in titles if t is not None))
+            else:
+                texts = tok.batch_decode(new[r], skip_special_tokens=True)
+                results[i] = [cut_at_stop(t, stops) for t in texts]
+        bar.update(len(batch))
+    bar.close()
+    return results

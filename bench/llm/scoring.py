@@ -1,0 +1,218 @@
+"""Log-probabilities of answers given prompts, reusing each prompt's KV cache across its answers.
+
+``score_continuations(backbone, prompts, continuations)`` returns, for each prompt ``i`` and each
+answer ``c`` in ``continuations[i]``, ``log P(c | prompt_i)`` (natural log, summed over ``c``'s
+tokens). Tokenisation: the prompt and the answer are tokenised separately and their ids concatenated
+(see :mod:`bench.llm.chat`), so an answer's tokens are exactly ``encode_continuation(answer)``
+whatever the prompt ends with; an empty answer scores 0.0.
+
+How it runs (each step exists to avoid recomputing or materialising something):
+
+1. Prompts are deduplicated by token ids, sorted by length and run in groups of up to
+   ``batch_size`` (left-padded, with explicit position ids so padding does not shift positions),
+   once each, keeping the KV cache and only the last position's logits (``logits_to_keep=1``: a
+   prompt's other logits are never needed and would be ``prompt_len × vocab`` floats each).
+2. An answer's first token is scored from those last logits; a one-token answer (``" Yes"``/
+   ``" No"``) needs no further forward pass at all.
+3. Longer answers are batched (right-padded, up to ``batch_size`` rows): each row gets a copy of
+   its own prompt's cache rows (``index_select`` on every layer, wrapped in a fresh
+   ``DynamicCache`` so the shared prefix cache is never mutated), an attention mask covering
+   prompt + answer, and position ids continuing from the prompt's true length. Right padding needs
+   no masking beyond that: under causal attention a real token never sees a later pad.
+
+The result matches one plain forward pass over prompt + answer to ~1e-5 in float32.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from bench.llm.chat import encode_continuation, encode_prompt
+
+#: Most answer tokens scored in one forward pass (bounds the ``rows × length × vocab`` logits).
+_MAX_ANSWER_TOKENS = 4096
+#: Most prompt tokens (including padding) run in one forward pass.
+_MAX_PROMPT_TOKENS = 16384
+
+
+@dataclass
+class _Prefix:
+    """A group of prompts after one forward pass (batch dimension = prompts of the group)."""
+
+    cache: Any  # DynamicCache
+    last_logprobs: torch.Tensor  # (k, vocab) float32: log P(next token | prompt)
+    mask: torch.Tensor  # (k, P) attention mask of the left-padded prompts
+    lengths: torch.Tensor  # (k,) true prompt lengths
+
+
+def _device(model: Any) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _new_cache(model: Any, layers: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> Any:
+    from transformers import DynamicCache
+
+    return DynamicCache(layers, config=model.config)
+
+
+def _prefix_cache(
+    model: Any,
+    *,
+    attention_mask: torch.Tensor,
+    input_ids: torch.Tensor | None = None,
+    inputs_embeds: torch.Tensor | None = None,
+) -> _Prefix:
+    """Run left-padded prompts once (ids or embeddings) and keep what answers need from them."""
+    position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+    out = model(
+        input_ids=input_ids,
+        inputs_embeds=inputs_embeds,
+        attention_mask=attention_mask,
+        position_ids=position_ids,
+        past_key_values=_new_cache(model),
+        use_cache=True,
+        logits_to_keep=1,
+    )
+    return _Prefix(
+        cache=out.past_key_values,
+        last_logprobs=out.logits[:, -1].float().log_softmax(-1),
+        mask=attention_mask,
+        lengths=attention_mask.sum(-1),
+    )
+
+
+def _score_rest(
+    model: Any, prefix: _Prefix, rows: list[int], answers: list[list[int]], pad_id: int
+) -> list[float]:
+    """Sum of log P(answer[t] | prompt, answer[:t]) for t ≥ 1, for answers of ≥ 2 tokens.
+
+    ``rows[r]`` is the prefix row (prompt) that ``answers[r]`` continues.
+    """
+    device = prefix.mask.device
+    idx = torch.tensor(rows, device=device)
+    width = max(len(a) for a in answers) - 1
+    inputs = torch.full((len(rows), width), pad_id, dtype=torch.long, device=device)
+    targets = torch.zeros((len(rows), width), dtype=torch.long, device=device)
+    real = torch.zeros((len(rows), width), dtype=prefix.mask.dtype, device=device)
+    for r, ans in enumerate(answers):
+        n = len(ans) - 1
+        inputs[r, :n] = torch.tensor(ans[:-1], device=device)
+        targets[r, :n] = torch.tensor(ans[1:], device=device)
+        real[r, :n] = 1
+    cache = _new_cache(model, [(k.index_select(0, idx), v.index_select(0, idx)) for k, v, *_ in prefix.cache])
+    out = model(
+        input_ids=inputs,
+        attention_mask=torch.cat([prefix.mask.index_select(0, idx), real], dim=1),
+        position_ids=prefix.lengths.index_select(0, idx)[:, None] + torch.arange(width, device=device),
+        past_key_values=cache,
+        use_cache=True,
+    )
+    logprobs = out.logits.float().log_softmax(-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    return (logprobs * real).sum(-1).tolist()
+
+
+def _chunks(items: list[Any], size: int, cost: Any, budget: int) -> list[list[Any]]:
+    """Consecutive chunks of at most ``size`` items whose ``len(chunk) × max cost`` fits ``budget``."""
+    out: list[list[Any]] = []
+    cur: list[Any] = []
+    widest = 0
+    for item in items:
+        c = cost(item)
+        if cur and (len(cur) >= size or (len(cur) + 1) * max(widest, c) > budget):
+            out.append(cur)
+            cur, widest = [], 0
+        cur.append(item)
+        widest = max(widest, c)
+    if cur:
+        out.append(cur)
+    return out
+
+
+@torch.inference_mode()
+def score_token_ids(
+    model: Any,
+    prompt_ids: Sequence[Sequence[int]],
+    answer_ids: Sequence[Sequence[Sequence[int]]],
+    *,
+    pad_id: int,
+    batch_size: int = 16,
+    progress: bool = False,
+) -> list[list[float]]:
+    """:func:`score_continuations` on token ids (each prompt non-empty; answers may be empty)."""
+    if len(prompt_ids) != len(answer_ids):
+        raise ValueError(f"{len(prompt_ids)} prompts but {len(answer_ids)} continuation lists")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
+    results = [[0.0] * len(answers) for answers in answer_ids]
+    # The same prompt text is run once, however many instances share it.
+    unique: dict[tuple[int, ...], list[int]] = {}
+    for i, ids in enumerate(prompt_ids):
+        if not ids:
+            raise ValueError(f"prompt {i} has no tokens")
+        unique.setdefault(tuple(ids), []).append(i)
+    keys = sorted(unique, key=len)  # similar lengths together: less padding
+    device = _device(model)
+    bar = tqdm(total=len(prompt_ids), desc="scoring", unit="prompt", disable=not progress)
+    for group in _chunks(keys, batch_size, len, _MAX_PROMPT_TOKENS):
+        width = max(len(k) for k in group)
+        ids = torch.full((len(group), width), pad_id, dtype=torch.long, device=device)
+        mask = torch.zeros((len(group), width), dtype=torch.long, device=device)
+        for g, key in enumerate(group):
+            ids[g, width - len(key) :] = torch.tensor(key, device=device)
+            mask[g, width - len(key) :] = 1
+        prefix = _prefix_cache(model, input_ids=ids, attention_mask=mask)
+        first = prefix.last_logprobs
+        # (prefix row, instance, answer index, answer ids) for every answer of the group's prompts.
+        pending: list[tuple[int, int, int, list[int]]] = []
+        for g, key in enumerate(group):
+            for i in unique[key]:
+                for j, ans in enumerate(answer_ids[i]):
+                    if not ans:
+                        continue
+                    results[i][j] = first[g, ans[0]].item()
+                    if len(ans) > 1:
+                        pending.append((g, i, j, list(ans)))
+        pending.sort(key=lambda p: len(p[3]))
+        for chunk in _chunks(pending, batch_size, lambda p: len(p[3]), _MAX_ANSWER_TOKENS):
+            rest = _score_rest(model, prefix, [p[0] for p in chunk], [p[3] for p in chunk], pad_id)
+            for (_, i, j, _), value in zip(chunk, rest, strict=True):
+                results[i][j] += value
+        bar.update(sum(len(unique[k]) for k in group))
+    bar.close()
+    return results
+
+
+def score_continuations(
+    backbone: Any,
+    prompts: Sequence[str],
+    continuations: Sequence[Sequence[str]],
+    *,
+    batch_size: int = 16,
+    progress: bool = False,
+) -> list[list[float]]:
+    """``out[i][j] = log P(continuations[i][j] | prompts[i])``, summed over the answer's tokens.
+
+    Args:
+        backbone: a loaded :class:`~bench.llm.backbone.Backbone`.
+        prompts: prompt texts (e.g. from :func:`~bench.llm.chat.format_prompt`).
+        continuations: for each prompt, the answers to score; each is appended directly after the
+            prompt text (mind the leading space after ``"Answer:"``). An empty answer scores 0.0.
+        batch_size: most prompts, and most answers, per forward pass.
+        progress: show a progress bar.
+    """
+    tok = backbone.tokenizer
+    prompt_ids = [encode_prompt(tok, p) for p in prompts]
+    answer_ids = [[encode_continuation(tok, c) for c in conts] for conts in continuations]
+    return score_token_ids(
+        backbone.model,
+        prompt_ids,
+        answer_ids,
+        pad_id=tok.pad_token_id,
+        batch_size=batch_size,
+        progress=progress,
+    )

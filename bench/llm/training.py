@@ -1,0 +1,557 @@
+"""LoRA fine-tuning of a backbone on (prompt, answer) pairs, with epoch checkpoints and exact resume.
+
+The loss covers the answer tokens (+ EOS) only. An optional ``embed_hook`` builds ``inputs_embeds``
+(e.g. projected recommender embeddings injected at placeholder tokens); the parameters of
+``extra_modules`` (e.g. that projector) are trained with the adapter and saved next to it.
+
+Layout of ``out_dir``::
+
+    checkpoints/epoch-<k>/  adapter (save_pretrained), extra_modules.safetensors, trainer_state.json,
+                            optimizer.pt + scheduler.pt (latest epoch only; older ones are pruned)
+    adapter/                the final adapter (+ extra_modules.safetensors), for load_adapter
+    done.json               the TrainReport; while it exists train_lora returns it at once
+
+The data order is a function of (seed, epoch) and dropout is reseeded from (seed, epoch, process) at
+every epoch start, so a run resumed from ``epoch-<k>`` ends with the same weights as an uninterrupted
+one. The same code trains on several GPUs (DDP) when the entry point is started through accelerate::
+
+    accelerate launch --multi_gpu --num_processes 4 "$(which recxbench)" run suite.yaml
+
+Every rank loads the backbone on ``cuda`` and ``prepare`` moves it to the rank's own GPU; each rank
+trains on its shard of every batch, and only the main process writes files, logs and draws the
+progress bar. DeepSpeed and FSDP are not supported (optimizer state is saved as a plain state dict).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+from torch.utils.data import DataLoader, Sampler
+from tqdm.auto import tqdm
+
+from bench.llm.backbone import Backbone
+
+__all__ = ["EncodedExample", "LoraTrainConfig", "TrainExample", "TrainReport"]
+__all__ += ["collate", "encode_example", "load_adapter", "train_lora"]
+
+logger = logging.getLogger(__name__)
+
+IGNORE_INDEX = -100
+EXTRA_MODULES_FILE = "extra_modules.safetensors"
+_STATE_FILE, _DONE_FILE, _OPT_FILES = "trainer_state.json", "done.json", ("optimizer.pt", "scheduler.pt")
+
+#: ``embed_hook(model, input_ids, attention_mask, extras) -> inputs_embeds`` of shape (batch, seq, hidden).
+Modules = Mapping[str, nn.Module]
+EmbedHook = Callable[[Any, torch.Tensor, torch.Tensor, list[Mapping[str, Any]]], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class TrainExample:
+    """One supervised pair; the answer is appended right after the prompt."""
+
+    prompt: str  # already chat-formatted prompt text
+    answer: str  # the target text; the loss is computed only on its tokens (+ EOS)
+    extras: Mapping[str, Any] = field(default_factory=dict)  # passed to embed_hook (e.g. embeddings)
+
+
+@dataclass(frozen=True)
+class LoraTrainConfig:
+    """Hyper-parameters of one LoRA fine-tuning run."""
+
+    rank: int = 8  # LoRA rank r
+    alpha: int = 16  # LoRA scaling numerator (scale = alpha / rank)
+    dropout: float = 0.05  # dropout on the LoRA branch input
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")  # modules given LoRA
+    modules_to_save: tuple[str, ...] = ()  # fully trained copies, e.g. ("embed_tokens", "lm_head")
+    lr: float = 2e-4  # peak AdamW learning rate
+    warmup_ratio: float = 0.1  # fraction of the optimizer steps spent in linear warmup
+    weight_decay: float = 0.0  # AdamW decoupled weight decay
+    epochs: int = 1  # passes over the training examples
+    batch_size: int = 8  # examples per micro-batch and process
+    grad_accum: int = 1  # micro-batches per optimizer step
+    max_length: int = 512  # tokens per example (the prompt is cut from the left, the answer kept)
+    max_grad_norm: float = 1.0  # gradient clipping norm (<= 0: no clipping)
+    seed: int = 0  # seeds the LoRA init, the data order and dropout
+    gradient_checkpointing: str = "auto"  # "auto" (on for CUDA, off on CPU), "on" or "off"
+    bf16: str = "auto"  # "auto" (bf16 autocast on CUDA, fp32 on CPU), "on" or "off"
+    max_steps: int | None = None  # optional cap on the total optimizer steps (CPU budgets)
+
+    def __post_init__(self) -> None:
+        for name in ("rank", "epochs", "batch_size", "grad_accum", "max_length"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"LoraTrainConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if {self.gradient_checkpointing, self.bf16} - {"auto", "on", "off"}:
+            raise ValueError("LoraTrainConfig.gradient_checkpointing and .bf16 must be 'auto', 'on' or 'off'")
+        if (self.max_steps is not None and self.max_steps < 1) or not 0.0 <= self.warmup_ratio < 1.0:
+            raise ValueError("LoraTrainConfig needs max_steps >= 1 (or None) and 0 <= warmup_ratio < 1")
+
+
+@dataclass(frozen=True)
+class TrainReport:
+    """What a training run did, cumulative over resumed calls."""
+
+    steps: int  # optimizer steps taken
+    epochs: int  # epochs run (the last one may be partial when max_steps stopped it)
+    examples: int  # training examples in the data set
+    tokens: int  # prompt + answer tokens processed (all processes, padding excluded)
+    seconds: float  # wall time of the training loops (checkpointing and validation excluded)
+    tokens_per_second: float  # tokens / seconds
+    final_loss: float  # loss of the last optimizer step (nan if none)
+    losses: list[float]  # mean answer-token loss of every optimizer step
+    resumed_from: int | None  # the epoch checkpoint this call resumed from; None for a fresh start
+    adapter_dir: Path  # the final adapter directory (for load_adapter)
+    valid_losses: list[float] = field(default_factory=list)  # per-epoch validation loss, if any
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "adapter_dir": str(self.adapter_dir)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TrainReport:
+        return cls(**{**data, "adapter_dir": Path(data["adapter_dir"])})
+
+
+# --------------------------------------------------------------------------------------------------
+# tokenisation and batching
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EncodedExample:
+    """``prompt + answer + EOS`` as token ids; the first ``n_prompt`` of them are the (cut) prompt."""
+
+    input_ids: list[int]  # prompt ids, then answer ids (+ EOS unless the answer was cut)
+    n_prompt: int  # number of prompt tokens (not supervised)
+    answer_truncated: bool  # the answer alone did not fit in max_length and lost its end
+
+
+def encode_example(tokenizer: Any, prompt: str, answer: str, *, max_length: int) -> EncodedExample:
+    """Tokenise one pair for training (score answers the same way to match).
+
+    Prompt and answer are tokenised separately, so the answer boundary is exact. The prompt gets the
+    tokenizer's BOS if it adds one and the text does not already start with it. Over ``max_length``
+    the prompt is cut from the left (keeping a leading BOS); an answer that alone does not fit keeps
+    one prompt token (to predict its first token from) and loses its end and EOS.
+    """
+    eos, bos = tokenizer.eos_token_id, tokenizer.bos_token_id
+    if eos is None:
+        raise ValueError("the tokenizer has no eos_token; set one before training")
+    p = list(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    adds_bos = bos is not None and tokenizer("", add_special_tokens=True)["input_ids"][:1] == [bos]
+    if adds_bos and p[:1] != [bos]:
+        p = [bos, *p]
+    a = [*tokenizer(answer, add_special_tokens=False)["input_ids"], eos]
+    room = max_length - min(len(p), 1)  # the answer may use all but one prompt token
+    truncated = len(a) > room
+    a = a[: max(room, 1)]
+    keep = max_length - len(a)
+    if len(p) > keep:
+        head = p[:1] if bos is not None and p[0] == bos and keep > 1 else []
+        p = head + p[len(p) - (keep - len(head)) :] if keep > 0 else []
+    return EncodedExample(p + a, len(p), truncated)
+
+
+def collate(batch: Sequence[tuple[EncodedExample, int]], *, pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-pad ``(encoded, example_index)`` pairs into input_ids / attention_mask / labels / index.
+
+    Labels are -100 on prompt tokens and padding, so the loss covers the answer (+ EOS) only.
+    """
+    width = max(len(enc.input_ids) for enc, _ in batch)
+    input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(batch), width), IGNORE_INDEX, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, (enc, _) in enumerate(batch):
+        ids = torch.tensor(enc.input_ids, dtype=torch.long)
+        input_ids[row, : len(ids)], mask[row, : len(ids)] = ids, 1
+        labels[row, enc.n_prompt : len(ids)] = ids[enc.n_prompt :]
+    index = torch.tensor([i for _, i in batch], dtype=torch.long)
+    return {"input_ids": input_ids, "attention_mask": mask, "labels": labels, "index": index}
+
+
+def _encode_all(tokenizer: Any, examples: Sequence[TrainExample], max_length: int) -> list:
+    """``(encoded, index)`` pairs (a list is a valid map-style dataset); cut answers warn once."""
+    items = [
+        (encode_example(tokenizer, ex.prompt, ex.answer, max_length=max_length), i)
+        for i, ex in enumerate(examples)
+    ]
+    if cut := sum(enc.answer_truncated for enc, _ in items):
+        logger.warning("%d answer(s) longer than max_length=%d were cut at the end", cut, max_length)
+    return items
+
+
+class _EpochShuffle(Sampler[int]):
+    """A permutation drawn from ``Generator(seed + epoch)``: the order depends on nothing else."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        gen = torch.Generator().manual_seed(self.seed + self.epoch)
+        return iter(torch.randperm(self.n, generator=gen).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
+class _Bundle(nn.Module):
+    """The PEFT model and the extra modules under one root, so DDP syncs and accelerate wraps both."""
+
+    def __init__(self, lm: nn.Module, extra: Modules | None, hook: EmbedHook | None) -> None:
+        super().__init__()
+        self.lm, self.extra, self.hook = lm, nn.ModuleDict(dict(extra or {})), hook
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, extras: list) -> torch.Tensor:
+        if self.hook is None:
+            return self.lm(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+        embeds = self.hook(self.lm, input_ids, attention_mask, extras)
+        return self.lm(inputs_embeds=embeds, attention_mask=attention_mask, use_cache=False).logits
+
+
+def _batch_nll(
+    model: nn.Module, batch: Mapping[str, torch.Tensor], examples: Sequence[TrainExample]
+) -> tuple:
+    """Per-row summed answer-token NLL (fp32) and per-row supervised-token counts.
+
+    ``model`` is the *prepared* bundle: its forward is the one DDP and autocast wrap.
+    """
+    extras = [examples[i].extras for i in batch["index"].tolist()]
+    logits = model(batch["input_ids"], batch["attention_mask"], extras)[:, :-1].float()
+    labels = batch["labels"][:, 1:]
+    nll = F.cross_entropy(logits.transpose(1, 2), labels, ignore_index=IGNORE_INDEX, reduction="none")
+    return nll.sum(1), (labels != IGNORE_INDEX).sum(1)
+
+
+def _checkpointing(model: Any) -> bool:
+    # transformers 5 renamed the flag; the old name still works but warns
+    name = "is_activation_checkpointing" if hasattr(type(model), "is_activation_checkpointing") else ""
+    return bool(getattr(model, name or "is_gradient_checkpointing", False))
+
+
+def _attach_lora(model: Any, cfg: LoraTrainConfig, *, checkpointing: bool) -> Any:
+    from peft import LoraConfig, get_peft_model
+
+    if checkpointing:
+        # non-reentrant checkpointing works under DDP; input grads let it see through frozen embeddings
+        kwargs = {"use_reentrant": False}
+        if hasattr(model, "activation_checkpointing_enable"):  # transformers 5 name; the old one warns
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+        model.enable_input_require_grads()
+    tied = bool(getattr(model.config, "tie_word_embeddings", False)) and bool(cfg.modules_to_save)
+    lora = LoraConfig(
+        task_type="CAUSAL_LM",
+        r=cfg.rank,
+        lora_alpha=cfg.alpha,
+        lora_dropout=cfg.dropout,
+        target_modules=list(cfg.target_modules),
+        modules_to_save=list(cfg.modules_to_save) or None,
+        ensure_weight_tying=tied,  # keep embed_tokens / lm_head copies tied when the base ties them
+    )
+    return get_peft_model(model, lora)
+
+
+def _detach_lora(peft_model: Any, base: Any, grads: set[int], was_training: bool, was_ckpt: bool) -> None:
+    """Give the caller back the base model exactly as it was (no LoRA layers, same flags)."""
+    from peft.utils.other import ModulesToSaveWrapper
+
+    inner = peft_model.base_model.model
+    for name, module in list(inner.named_modules()):  # unload() would keep the *trained* copies
+        if isinstance(module, ModulesToSaveWrapper):
+            parent, _, child = name.rpartition(".")
+            setattr(inner.get_submodule(parent) if parent else inner, child, module.original_module)
+    peft_model.unload()
+    if not was_ckpt and _checkpointing(base):
+        (getattr(base, "activation_checkpointing_disable", None) or base.gradient_checkpointing_disable)()
+        base.disable_input_require_grads()
+    for p in base.parameters():
+        p.requires_grad_(id(p) in grads)
+    base.train(was_training)
+
+
+def _save_weights(bundle: _Bundle, directory: Path) -> None:
+    bundle.lm.save_pretrained(str(directory))
+    if len(bundle.extra):  # copies: safetensors refuses shared storage, and they must be on CPU anyway
+        state = {k: v.detach().to("cpu", copy=True) for k, v in bundle.extra.state_dict().items()}
+        save_file(state, str(directory / EXTRA_MODULES_FILE))
+
+
+def _load_weights(bundle: _Bundle, directory: Path) -> None:
+    from peft import set_peft_model_state_dict
+
+    result = set_peft_model_state_dict(bundle.lm, load_file(str(directory / "adapter_model.safetensors")))
+    if result.unexpected_keys:
+        raise RuntimeError(f"{directory}: unexpected adapter keys {result.unexpected_keys[:5]}")
+    if len(bundle.extra):
+        bundle.extra.load_state_dict(load_file(str(directory / EXTRA_MODULES_FILE)), strict=True)
+
+
+def _make_accelerator(grad_accum: int, *, bf16: bool, cpu: bool) -> Any:
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, PartialState
+
+    kwargs = dict(gradient_accumulation_steps=grad_accum, mixed_precision="bf16" if bf16 else "no", cpu=cpu)
+    try:
+        return Accelerator(**kwargs)
+    except ValueError:  # the state is a per-process singleton fixed by the first run's precision
+        if PartialState().num_processes > 1:
+            raise
+        AcceleratorState._reset_state()  # one process may train at several precisions in turn
+        return Accelerator(**kwargs)
+
+
+def _resolve(flag: str, on_cuda: bool) -> bool:
+    return on_cuda if flag == "auto" else flag == "on"
+
+
+def _config_json(cfg: LoraTrainConfig) -> dict[str, Any]:
+    return json.loads(json.dumps(asdict(cfg)))  # tuples become lists, as when read back from disk
+
+
+# --------------------------------------------------------------------------------------------------
+# training
+# --------------------------------------------------------------------------------------------------
+
+
+def train_lora(
+    backbone: Backbone,
+    examples: Sequence[TrainExample],
+    cfg: LoraTrainConfig,
+    *,
+    out_dir: Path,
+    valid_examples: Sequence[TrainExample] | None = None,
+    extra_modules: Modules | None = None,
+    embed_hook: EmbedHook | None = None,
+    progress: bool = True,
+    resume: bool = True,
+) -> TrainReport:
+    """Fine-tune a LoRA adapter on ``examples`` and write it to ``out_dir/adapter``.
+
+    ``backbone.model`` is wrapped in place for the run and given back as it was afterwards (also on
+    error), so the backbone can then go to :func:`load_adapter`. With ``resume`` an existing
+    ``done.json`` is returned as is, else training continues from the latest epoch checkpoint;
+    ``resume=False`` deletes earlier checkpoints and results in ``out_dir`` and starts over. The
+    global RNGs are seeded from ``cfg.seed`` (LoRA init, dropout).
+    """
+    from accelerate.utils import set_seed
+    from transformers import get_linear_schedule_with_warmup
+
+    out_dir = Path(out_dir)
+    ckpt_root, done_file = out_dir / "checkpoints", out_dir / _DONE_FILE
+    if resume and done_file.exists():
+        stored = json.loads(done_file.read_text())
+        if stored.get("config") != _config_json(cfg):
+            logger.warning("%s was written with a different config; returning it anyway", done_file)
+        return TrainReport.from_json(stored["report"])
+    if not examples:
+        raise ValueError("train_lora needs at least one training example")
+    on_cuda = str(backbone.device).startswith("cuda")
+    use_bf16 = _resolve(cfg.bf16, on_cuda)
+    accelerator = _make_accelerator(cfg.grad_accum, bf16=use_bf16, cpu=not on_cuda)
+    main, n_proc = accelerator.is_main_process, accelerator.num_processes
+    if main:
+        if not resume:
+            shutil.rmtree(ckpt_root, ignore_errors=True)
+            done_file.unlink(missing_ok=True)
+        ckpt_root.mkdir(parents=True, exist_ok=True)
+    accelerator.wait_for_everyone()
+
+    tok = backbone.tokenizer
+    pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+
+    def loader_of(data: Sequence[TrainExample], sampler: Sampler | None) -> DataLoader:
+        items = _encode_all(tok, data, cfg.max_length)
+        return DataLoader(
+            items, cfg.batch_size, sampler=sampler, collate_fn=lambda b: collate(b, pad_id=pad_id)
+        )
+
+    base = backbone.model
+    grads = {id(p) for p in base.parameters() if p.requires_grad}
+    was_training, was_ckpt = base.training, _checkpointing(base)
+    set_seed(cfg.seed)  # the LoRA init
+    peft_model = _attach_lora(base, cfg, checkpointing=_resolve(cfg.gradient_checkpointing, on_cuda))
+    try:
+        bundle = _Bundle(peft_model, extra_modules, embed_hook)
+        bundle.extra.requires_grad_(True)
+        params = [p for p in bundle.parameters() if p.requires_grad]
+        if use_bf16:  # trainable weights stay fp32 under autocast, so AdamW updates are not rounded away
+            for p in params:
+                p.data = p.data.float()
+        n_train, n_all = sum(p.numel() for p in params), sum(p.numel() for p in bundle.parameters())
+        logger.info("trainable parameters: %d of %d (%.3f%%)", n_train, n_all, 100 * n_train / n_all)
+
+        optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        loader = loader_of(examples, _EpochShuffle(len(examples), cfg.seed))
+        bundle, optimizer, loader = accelerator.prepare(bundle, optimizer, loader)
+        total = min(math.ceil(len(loader) / cfg.grad_accum) * cfg.epochs, cfg.max_steps or math.inf)
+        warmup = math.ceil(cfg.warmup_ratio * total)
+        # prepared after the loader so that `total` counts per-process steps; a prepared scheduler
+        # is stepped once per process at every optimizer step, hence the factor
+        scheduler = get_linear_schedule_with_warmup(optimizer.optimizer, warmup * n_proc, total * n_proc)
+        scheduler = accelerator.prepare(scheduler)
+        valid_loader = accelerator.prepare(loader_of(valid_examples, None)) if valid_examples else None
+
+        state = dict(epoch=0, step=0, losses=[], valid_losses=[], tokens=0, seconds=0.0)
+        latest = _latest_checkpoint(ckpt_root) if resume else None
+        if latest is not None:
+            state = json.loads((latest / _STATE_FILE).read_text())
+            if state.pop("config", None) != _config_json(cfg):
+                logger.warning("resuming %s with a different config than it was written with", latest)
+            _load_weights(accelerator.unwrap_model(bundle), latest)
+            for obj, name in zip((optimizer, scheduler), _OPT_FILES, strict=True):
+                obj.load_state_dict(torch.load(latest / name, map_location="cpu", weights_only=True))
+            logger.info("resuming from %s (step %d)", latest, state["step"])
+
+        bar = tqdm(total=total, initial=state["step"], unit="step", disable=not (progress and main))
+        ema = None
+        while state["epoch"] < cfg.epochs and state["step"] < total:
+            set_seed(cfg.seed + 1000 * (state["epoch"] + 1), device_specific=True)  # dropout
+            # the prepared loader re-sets its sampler's epoch from its own pass counter at every
+            # __iter__, and that counter restarts at 0 after a resume: set the counter itself
+            loader.set_epoch(state["epoch"])
+            bundle.train()
+            t0, tokens, pending = time.perf_counter(), 0, []
+            for batch in loader:
+                with accelerator.accumulate(bundle):
+                    nll, count = _batch_nll(bundle, batch, examples)
+                    loss = nll.sum() / count.sum().clamp(min=1)
+                    accelerator.backward(loss)
+                    if accelerator.sync_gradients and cfg.max_grad_norm > 0:
+                        accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
+                    optimizer.step()
+                    scheduler.step()
+                    optimizer.zero_grad()
+                tokens += int(batch["attention_mask"].sum())
+                pending.append(loss.detach())
+                if accelerator.sync_gradients:
+                    step_loss = accelerator.reduce(torch.stack(pending).mean(), "mean").item()
+                    pending, state["step"] = [], state["step"] + 1
+                    state["losses"].append(step_loss)
+                    ema = step_loss if ema is None else 0.9 * ema + 0.1 * step_loss
+                    rate = tokens * n_proc / max(time.perf_counter() - t0, 1e-9)
+                    bar.set_postfix(loss=f"{ema:.4f}", tok_s=f"{rate:.0f}", refresh=False)
+                    bar.update(1)
+                    if state["step"] >= total:
+                        break
+            state["seconds"] += time.perf_counter() - t0
+            state["tokens"] += int(accelerator.reduce(torch.tensor(tokens, device=accelerator.device), "sum"))
+            state["epoch"] += 1
+            if valid_loader is not None:
+                state["valid_losses"].append(_validate(accelerator, bundle, valid_loader, valid_examples))
+            valid = f", valid loss {state['valid_losses'][-1]:.4f}" if state["valid_losses"] else ""
+            if main:
+                logger.info("epoch %d: step %d, loss %.4f%s", state["epoch"], state["step"], ema, valid)
+            _save_checkpoint(
+                accelerator, ckpt_root, bundle, (optimizer, scheduler), {**state, "config": asdict(cfg)}
+            )
+        bar.close()
+
+        report = TrainReport(
+            steps=state["step"],
+            epochs=state["epoch"],
+            examples=len(examples),
+            tokens=state["tokens"],
+            seconds=state["seconds"],
+            tokens_per_second=state["tokens"] / state["seconds"] if state["seconds"] > 0 else 0.0,
+            final_loss=state["losses"][-1] if state["losses"] else math.nan,
+            losses=list(state["losses"]),
+            resumed_from=int(latest.name.split("-")[1]) if latest is not None else None,
+            adapter_dir=out_dir / "adapter",
+            valid_losses=list(state["valid_losses"]),
+        )
+        accelerator.wait_for_everyone()
+        if main:
+            tmp = out_dir / ".adapter.tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            _save_weights(accelerator.unwrap_model(bundle), tmp)
+            shutil.rmtree(report.adapter_dir, ignore_errors=True)
+            os.replace(tmp, report.adapter_dir)
+            (out_dir / ".done.tmp").write_text(
+                json.dumps({"report": report.to_json(), "config": asdict(cfg)})
+            )
+            os.replace(out_dir / ".done.tmp", done_file)  # atomic: never half a done.json
+            logger.info("done: %d steps, %.0f tokens/s", report.steps, report.tokens_per_second)
+        accelerator.wait_for_everyone()
+        return report
+    finally:
+        accelerator.free_memory()
+        _detach_lora(peft_model, base, grads, was_training, was_ckpt)
+
+
+@torch.no_grad()
+def _validate(accelerator: Any, bundle: nn.Module, loader: DataLoader, examples: Sequence) -> float:
+    """Mean answer-token loss on the validation set (exact under DDP: padded duplicates are dropped)."""
+    bundle.eval()
+    sums, counts = torch.zeros((), device=accelerator.device), torch.zeros((), device=accelerator.device)
+    for batch in loader:
+        nll, count = accelerator.gather_for_metrics(_batch_nll(bundle, batch, examples))
+        sums, counts = sums + nll.sum(), counts + count.sum()
+    bundle.train()
+    return float(sums / counts.clamp(min=1))
+
+
+def _latest_checkpoint(root: Path) -> Path | None:
+    done = [d for d in root.glob("epoch-*") if (d / _STATE_FILE).exists() and (d / _OPT_FILES[0]).exists()]
+    return max(done, key=lambda d: int(d.name.split("-")[1]), default=None)
+
+
+def _save_checkpoint(accelerator: Any, root: Path, bundle: nn.Module, stateful: tuple, state: dict) -> None:
+    """Write ``root/epoch-<k>`` through a temp dir + rename, then drop older optimizer states."""
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        final, tmp = root / f"epoch-{state['epoch']}", root / f".epoch-{state['epoch']}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        _save_weights(accelerator.unwrap_model(bundle), tmp)
+        for obj, name in zip(stateful, _OPT_FILES, strict=True):  # optimizer, scheduler
+            torch.save(obj.state_dict(), tmp / name)
+        (tmp / _STATE_FILE).write_text(json.dumps(state, indent=2))
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+        for old in root.glob("epoch-*"):  # resuming needs the latest only; older adapters are kept
+            for name in _OPT_FILES if old != final else ():
+                (old / name).unlink(missing_ok=True)
+    accelerator.wait_for_everyone()
+
+
+def load_adapter(backbone: Backbone, adapter_dir: Path, *, extra_modules: Modules | None = None) -> Backbone:
+    """A backbone whose model carries the adapter in ``adapter_dir``, in eval mode.
+
+    peft injects the LoRA layers into ``backbone.model`` in place, so pass a base backbone, once.
+    ``extra_modules`` get their trained weights strictly (a missing or unexpected key raises) and
+    are moved to the backbone's device in eval mode.
+    """
+    from peft import PeftModel
+
+    adapter_dir = Path(adapter_dir)
+    if not (adapter_dir / "adapter_config.json").exists():
+        raise FileNotFoundError(f"{adapter_dir}: no adapter_config.json (not a trained adapter directory)")
+    extra_file = adapter_dir / EXTRA_MODULES_FILE
+    if extra_modules:
+        if not extra_file.exists():
+            raise FileNotFoundError(f"{extra_file}: missing, but extra_modules were given")
+        holder = nn.ModuleDict(dict(extra_modules))
+        try:
+            holder.load_state_dict(load_file(str(extra_file)), strict=True)
+        except RuntimeError as err:
+            raise RuntimeError(f"{extra_file}: {err}") from err
+        holder.to(backbone.device).eval()
+    elif extra_file.exists():
+        logger.warning("%s holds extra module weights but no extra_modules were given", extra_file)
+    model = PeftModel.from_pretrained(backbone.model, str(adapter_dir), is_trainable=False).eval()
+    return dataclasses.replace(backbone, model=model, info={**backbone.info, "adapter_dir": str(adapter_dir)})

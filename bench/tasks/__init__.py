@@ -1,0 +1,1 @@
+"""Alignment tasks: teacher instances from the target and their scoring."""

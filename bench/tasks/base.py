@@ -1,0 +1,214 @@
+"""Task contract: build teacher instances from the target ``f``, score predictions against them.
+
+A task is defined by a YAML file (``tasks/<name>.yaml``) naming its implementation (``kind``)
+and its parameters; the implementation is a :class:`Task` subclass registered in
+``bench.registry.task_kinds``. Instances are a pure function of (dataset, target, task config,
+seed): every explainer is scored on the same instances.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from bench.data.dataset import Split
+from bench.errors import ConfigError
+from bench.recommenders.base import TargetRecommender
+from bench.types import Instance, Prediction
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A metric reported by a task. ``binary``: per-sample values are 0/1 (McNemar applies)."""
+
+    name: str
+    higher_is_better: bool = True
+    binary: bool = False
+    description: str = ""
+    #: a corpus metric ``Σ num / Σ den`` (e.g. F1): statistics resample the parts, not the contributions
+    ratio: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "higher_is_better": self.higher_is_better,
+            "binary": self.binary,
+            "ratio": self.ratio,
+            "description": self.description,
+        }
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A task as declared in YAML (resolved: defaults filled in, overrides applied)."""
+
+    name: str
+    kind: str
+    version: int
+    description: str
+    params: Mapping[str, Any]
+    main_metric: str
+    path: str = ""
+    sha256: str = ""
+
+
+@dataclass(frozen=True)
+class Context:
+    """One teacher context: the history the explainer sees, which is exactly what ``f`` scores."""
+
+    row: int  # row in the split
+    user: int  # internal user index
+    history: tuple[int, ...]
+    k: int  # 0 for the user's latest context, 1.. for earlier prefixes (align-train only)
+
+
+@dataclass
+class BuildInput:
+    """What a task needs to build instances for one part of the user split."""
+
+    split: Split
+    target: TargetRecommender
+    rows: np.ndarray  # rows of the split that belong to this part
+    part: str  # "align_train" | "align_valid" | "align_test"
+    rng: np.random.Generator
+    contexts_per_user: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Task(ABC):
+    """Base class: subclasses declare ``defaults`` and implement ``build``/``score``."""
+
+    kind: ClassVar[str] = ""
+    #: every parameter with its default; YAML keys outside this map are errors.
+    defaults: ClassVar[dict[str, Any]] = {}
+    #: the explainer output this task expects, for documentation and validation.
+    output: ClassVar[str] = ""
+    #: True for tasks answered by ``Explainer.explain`` (free text) instead of ``predict``.
+    uses_explanations: ClassVar[bool] = False
+
+    def __init__(self, spec: TaskSpec) -> None:
+        unknown = sorted(set(spec.params) - set(self.defaults))
+        if unknown:
+            raise ConfigError(
+                f"unknown parameter(s) {', '.join(unknown)} for task kind {self.kind!r}",
+                where=f"{spec.path}:params" if spec.path else f"task {spec.name}",
+                fix=f"known parameters: {', '.join(sorted(self.defaults))}",
+            )
+        self.spec = spec
+        self.params: dict[str, Any] = {**self.defaults, **dict(spec.params)}
+        names = [m.name for m in self.metrics()]
+        if spec.main_metric not in names:
+            raise ConfigError(
+                f"main_metric {spec.main_metric!r} is not a metric of task {spec.name!r}",
+                where=f"{spec.path}:main_metric" if spec.path else f"task {spec.name}",
+                fix=f"choose one of: {', '.join(names)}",
+            )
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @abstractmethod
+    def metrics(self) -> list[MetricSpec]:
+        """The metrics this task reports (the main one included)."""
+
+    @abstractmethod
+    def build(self, inp: BuildInput) -> list[Instance]:
+        """Build instances for ``inp.rows`` from the target's predictions."""
+
+    @abstractmethod
+    def score(
+        self, instances: Sequence[Instance], predictions: Sequence[Prediction]
+    ) -> dict[str, np.ndarray]:
+        """Per-sample scores ``{metric: array[len(instances)]}``, aligned with ``instances``.
+
+        Metrics that do not apply to an explainer's predictions (e.g. AUC without scores) are omitted.
+        """
+
+    def ratio_parts(
+        self, instances: Sequence[Instance], predictions: Sequence[Prediction]
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """For ratio metrics (``MetricSpec.ratio``): per-sample ``(num, den)`` with value ``Σnum/Σden``."""
+        return {}
+
+    def bind(self, **resources: Any) -> None:
+        """Receive run resources before scoring (target, dataset, catalog, cache_dir, device, seed).
+
+        Tasks whose scoring needs more than instances and predictions (a judge, the target for
+        counterfactual deletion) override this; the default ignores them.
+        """
+
+    def sample_details(self, instances: Sequence[Instance], predictions: Sequence[Prediction]) -> list[dict[str, Any]] | None:
+        """Extra per-instance fields for the samples file (e.g. judge transcripts), or ``None``."""
+        return None
+
+    def public_meta_keys(self) -> frozenset[str]:
+        """Keys of ``Instance.meta`` an explainer may see at prediction time."""
+        return frozenset()
+
+    def protocol(self) -> dict[str, Any]:
+        """The task's protocol card entry (parameters and the sampling rule in words)."""
+        return dict(self.params)
+
+    # -- helpers shared by the tasks ------------------------------------------------------------
+
+    def contexts(self, inp: BuildInput) -> list[Context]:
+        """Teacher contexts: each user's train sequence (and, for align-train, earlier prefixes).
+
+        The history is the last ``history_len`` items of the context; ``f`` scores exactly that
+        history, so the explainer and the target see the same input.
+        """
+        hist_len = int(self.params.get("history_len", 9))
+        out: list[Context] = []
+        for row in inp.rows:
+            seq = inp.split.train[int(row)]
+            user = int(inp.split.users[int(row)])
+            out.append(Context(int(row), user, tuple(int(x) for x in seq[-hist_len:]), 0))
+            extra = inp.contexts_per_user - 1 if inp.part == "align_train" else 0
+            if extra > 0 and len(seq) > 1:
+                # earlier cut points, sampled without replacement among prefix lengths 1..len-1
+                cuts = inp.rng.choice(np.arange(1, len(seq)), size=min(extra, len(seq) - 1), replace=False)
+                for j, cut in enumerate(sorted(int(c) for c in cuts)):
+                    prefix = seq[:cut]
+                    out.append(Context(int(row), user, tuple(int(x) for x in prefix[-hist_len:]), j + 1))
+        return out
+
+    def instance_id(self, inp: BuildInput, ctx: Context, j: int = 0) -> str:
+        raw_user = inp.split.dataset.user_ids[ctx.user]
+        return f"{self.name}/{inp.part}/{raw_user}/{ctx.k}" + (f"/{j}" if j else "")
+
+
+def target_scores(
+    target: TargetRecommender, histories: Sequence[Sequence[int]], *, batch: int = 512
+) -> np.ndarray:
+    """``f``'s scores for many histories, history items masked to ``-inf`` (batched)."""
+    parts = [target.scores(histories[i : i + batch]) for i in range(0, len(histories), batch)]
+    if not parts:
+        return np.zeros((0, target.n_items), dtype=np.float32)
+    return np.concatenate(parts, axis=0)
+
+
+def ranked_unseen(scores_row: np.ndarray) -> np.ndarray:
+    """Items ordered by ``f``'s score, best first, excluding masked (``-inf``) items.
+
+    Ties are broken by the smaller item index (a stable sort), so the order is deterministic.
+    """
+    order = np.argsort(-scores_row, kind="stable")
+    return order[np.isfinite(scores_row[order])]
+
+
+def parse_failures(predictions: Sequence[Prediction]) -> np.ndarray:
+    """1.0 where the explainer's raw answer had to be repaired, else 0.0."""
+    return np.array([0.0 if p.parse_ok else 1.0 for p in predictions], dtype=np.float64)
+
+
+PARSE_FAILURE = MetricSpec(
+    "parse_failure_rate",
+    higher_is_better=False,
+    binary=True,
+    description="share of answers that could not be parsed as given and were repaired",
+)

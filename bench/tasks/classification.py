@@ -1,0 +1,104 @@
+"""Interest classification: would ``f`` like this item for this user?
+
+Instance: history + one item. Per user, one positive drawn uniformly from ``f``'s top
+``pos_top`` share of unseen items (label 1) and one negative from its bottom ``neg_bottom``
+share (label 0): balanced by construction. Explainer output: 0/1, optionally a score.
+Metrics: accuracy; F1 of the positive class; AUC where the explainer gives scores. F1 and AUC are
+corpus metrics: their per-sample values are exact additive contributions (see ``bench.metrics``),
+so the mean of the samples file still equals the reported value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from bench import metrics as M
+from bench.tasks.base import (
+    PARSE_FAILURE,
+    BuildInput,
+    MetricSpec,
+    Task,
+    parse_failures,
+    ranked_unseen,
+    target_scores,
+)
+from bench.types import Instance, Prediction
+
+
+class InterestClassification(Task):
+    kind = "interest_classification"
+    output = "0/1 (1 = the target would recommend it), optional score"
+    defaults = {
+        "history_len": 9,  # items of history shown to the explainer (and scored by f)
+        "pos_top": 0.2,  # positives come from f's top 20 % of unseen items
+        "neg_bottom": 0.5,  # negatives come from f's bottom 50 % of unseen items
+    }
+
+    def metrics(self) -> list[MetricSpec]:
+        return [
+            MetricSpec("accuracy", binary=True, description="answer equals f's like/dislike"),
+            MetricSpec(
+                "f1", description="F1 of the 'like' class (per-sample values are exact contributions)"
+            ),
+            MetricSpec(
+                "auc", description="ROC AUC of the explainer's scores (Mann–Whitney placement values)"
+            ),
+            PARSE_FAILURE,
+        ]
+
+    def build(self, inp: BuildInput) -> list[Instance]:
+        ctxs = self.contexts(inp)
+        scores = target_scores(inp.target, [c.history for c in ctxs])
+        pos_top, neg_bottom = float(self.params["pos_top"]), float(self.params["neg_bottom"])
+        out = []
+        for c, row in zip(ctxs, scores):
+            ranked = ranked_unseen(row)
+            m = len(ranked)
+            n_pos = max(1, int(m * pos_top))
+            n_neg = max(1, int(m * neg_bottom))
+            pos_rank = int(inp.rng.integers(0, n_pos))
+            neg_rank = int(inp.rng.integers(m - n_neg, m))
+            pair = [(1, pos_rank), (0, neg_rank)]
+            for j, (label, r) in enumerate(pair):
+                item = int(ranked[r])
+                out.append(
+                    Instance(
+                        instance_id=self.instance_id(inp, c) + f"/{'pos' if label else 'neg'}",
+                        task=self.name,
+                        user=c.user,
+                        history=c.history,
+                        candidates=(item,),
+                        label=label,
+                        meta={"target_rank": r, "n_unseen": m, "target_score": float(row[item]), "pair": j},
+                    )
+                )
+        return out
+
+    def score(
+        self, instances: Sequence[Instance], predictions: Sequence[Prediction]
+    ) -> dict[str, np.ndarray]:
+        preds = [int(p.output) if p.output in (0, 1, True, False) else 0 for p in predictions]
+        labels = [int(i.label) for i in instances]
+        res = {
+            "accuracy": np.asarray([M.accuracy(p, y) for p, y in zip(preds, labels)], dtype=np.float64),
+            "f1": M.f1_contributions(preds, labels),
+        }
+        if predictions and all(p.score is not None for p in predictions) and len(set(labels)) == 2:
+            res["auc"] = M.auc_contributions([float(p.score) for p in predictions], labels)
+        res[PARSE_FAILURE.name] = parse_failures(predictions)
+        return res
+
+    def ratio_parts(
+        self, instances: Sequence[Instance], predictions: Sequence[Prediction]
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        preds = [int(p.output) if p.output in (0, 1, True, False) else 0 for p in predictions]
+        return {"f1": M.f1_parts(preds, [int(i.label) for i in instances])}
+
+    def protocol(self) -> dict:
+        return {
+            **self.params,
+            "sampling": "per user one positive uniform in f's top pos_top share of unseen items, "
+            "one negative uniform in its bottom neg_bottom share",
+        }

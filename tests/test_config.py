@@ -1,0 +1,97 @@
+"""Suite/task YAML validation: every mistake names file:key and how to fix it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.config import load_suite, parse_set
+from bench.errors import ConfigError, UserError
+from bench.runner import instantiate_explainers, instantiate_tasks
+
+
+def _suite(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "s.yaml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_builtin_suites_validate() -> None:
+    for name in ("quick", "tiny"):
+        suite = load_suite(name)
+        tasks = instantiate_tasks(suite)
+        assert set(tasks) >= {"next_item_retrieval", "item_ranking", "interest_classification"}
+        assert instantiate_explainers(suite)
+
+
+def test_defaults_filled(tmp_path: Path) -> None:
+    s = load_suite(str(_suite(tmp_path, "tasks: [item_ranking]\n")))
+    assert s.name == "s"
+    assert s.raw["stats"]["alpha"] == 0.05
+    assert s.raw["dataset"]["name"] == "ml-100k"
+    assert [t.name for t in s.tasks] == ["item_ranking"]
+    assert s.tasks[0].params["n_candidates"] == 5
+
+
+def test_unknown_key_names_file_and_key(tmp_path: Path) -> None:
+    p = _suite(tmp_path, "tasks: [item_ranking]\ndataset:\n  pth: /x\n")
+    with pytest.raises(ConfigError, match=r"s.yaml:dataset.pth.*did you mean 'dataset.path'"):
+        load_suite(str(p))
+
+
+def test_bad_set_key() -> None:
+    with pytest.raises(ConfigError, match=r"unknown key 'stats.alpah'.*did you mean 'stats.alpha'"):
+        load_suite("tiny", overrides=["stats.alpah=0.1"])
+
+
+def test_set_parses_yaml_values() -> None:
+    s = load_suite("tiny", overrides=["stats.resamples=500", "dataset.params.n_users=50", "explainers=[random]"])
+    assert s.raw["stats"]["resamples"] == 500
+    assert s.raw["dataset"]["params"]["n_users"] == 50
+    assert [e.name for e in s.explainers] == ["random"]
+    assert parse_set(["a.b=[1, 2]"]) == [("a.b", [1, 2])]
+    with pytest.raises(ConfigError):
+        parse_set(["novalue"])
+
+
+def test_unknown_suite_suggests() -> None:
+    with pytest.raises(ConfigError, match="did you mean 'quick'"):
+        load_suite("quik")
+
+
+def test_unknown_task_and_param(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown task 'item_rankin'"):
+        load_suite(str(_suite(tmp_path, "tasks: [item_rankin]\n")))
+    s = load_suite(str(_suite(tmp_path, "tasks: [item_ranking]\ntask_params: {item_ranking: {n_cands: 3}}\n")))
+    with pytest.raises(ConfigError, match="unknown parameter"):
+        instantiate_tasks(s)
+
+
+def test_unknown_explainer_suggests(tmp_path: Path) -> None:
+    s = load_suite(str(_suite(tmp_path, "tasks: [item_ranking]\nexplainers: [randon]\n")))
+    with pytest.raises(UserError, match="did you mean 'random'"):
+        instantiate_explainers(s)
+
+
+def test_invalid_yaml_reports_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"s.yaml:\d+: invalid YAML"):
+        load_suite(str(_suite(tmp_path, "tasks: [item_ranking]\nseed: [\n")))
+
+
+def test_value_checks(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="stats.correction"):
+        load_suite("tiny", overrides=["stats.correction=bonferroni"])
+    with pytest.raises(ConfigError, match="users"):
+        load_suite("tiny", overrides=["users.align_test=0.9"])
+
+
+def test_external_task_dir(tmp_path: Path) -> None:
+    d = tmp_path / "mytasks"
+    d.mkdir()
+    (d / "short_ranking.yaml").write_text(
+        "task: short_ranking\nkind: item_ranking\nmain_metric: ndcg@3\nparams: {n_candidates: 3}\n", encoding="utf-8"
+    )
+    s = load_suite(str(_suite(tmp_path, "tasks: [short_ranking]\ntask_dirs: [mytasks]\n")))
+    tasks = instantiate_tasks(s)
+    assert tasks["short_ranking"].params["n_candidates"] == 3

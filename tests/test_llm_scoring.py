@@ -1,0 +1,139 @@
+"""score_continuations against a plain full forward pass, on the tiny-random backbone."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("tokenizers")
+
+from llm_fixtures import make_prompts, one_thread, session_tiny  # noqa: E402
+
+from bench.llm.chat import encode_continuation, encode_prompt, format_prompt  # noqa: E402
+from bench.llm.scoring import score_continuations, score_token_ids  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory):
+    return session_tiny(tmp_path_factory)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    with one_thread():
+        yield
+
+
+ATOL = 1e-4
+
+
+def reference(backbone, prompt: str, answer: str) -> float:
+    """log P(answer | prompt) from one forward pass over prompt + answer ids, no cache, no padding."""
+    p = encode_prompt(backbone.tokenizer, prompt)
+    a = encode_continuation(backbone.tokenizer, answer)
+    if not a:
+        return 0.0
+    with torch.no_grad():
+        logits = backbone.model(torch.tensor([p + a])).logits[0].float()
+    logprobs = logits.log_softmax(-1)
+    return sum(logprobs[len(p) + t - 1, a[t]].item() for t in range(len(a)))
+
+
+def _random_answers(rng: random.Random, words: list[str]) -> list[str]:
+    answers = []
+    for _ in range(rng.randint(1, 6)):
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(1, 10)))
+        answers.append((" " if rng.random() < 0.5 else "") + text)
+    return answers
+
+
+def single_token_answer(backbone) -> str:
+    for text in (" Yes", "Yes", " the", " a", "a"):
+        if len(encode_continuation(backbone.tokenizer, text)) == 1:
+            return text
+    raise AssertionError("no single-token answer found")
+
+
+def test_matches_full_forward_on_random_inputs(tiny):
+    rng = random.Random(0)
+    words = [
+        "the",
+        "user",
+        "watched",
+        "movie",
+        "Yes",
+        "No",
+        "because",
+        "drama",
+        "Alien",
+        "3",
+        "(1992)",
+        "é",
+        "映画",
+    ]
+    prompts = make_prompts(40, seed=1)
+    prompts = [format_prompt(tiny, p) if i % 3 == 0 else p for i, p in enumerate(prompts)]
+    prompts += ["", prompts[1]]  # an empty prompt, and a duplicate of another
+    one = single_token_answer(tiny)
+    conts = [[*_random_answers(rng, words), one, ""] for _ in prompts]
+    got = score_continuations(tiny, prompts, conts, batch_size=3)
+    assert [len(g) for g in got] == [len(c) for c in conts]
+    for prompt, answers, scores in zip(prompts, conts, got, strict=True):
+        for answer, score in zip(answers, scores, strict=True):
+            assert score == pytest.approx(reference(tiny, prompt, answer), abs=ATOL), (prompt, answer)
+        assert scores[-1] == 0.0  # the empty answer
+
+
+def test_single_token_and_mixed_lengths_in_one_batch(tiny):
+    one = single_token_answer(tiny)
+    prompt = format_prompt(tiny, "Would the recommender suggest Alien 3 (1992)? Answer yes or no.")
+    answers = [one, "No", " Alien 3 (1992) is a film about a very long story of love and war", "Alien"]
+    [got] = score_continuations(tiny, [prompt], [answers], batch_size=16)
+    for answer, score in zip(answers, got, strict=True):
+        assert score == pytest.approx(reference(tiny, prompt, answer), abs=ATOL)
+    assert all(s < 0 for s in got)
+
+
+def test_batch_size_does_not_change_scores(tiny):
+    rng = random.Random(3)
+    prompts = make_prompts(12, seed=4)
+    conts = [_random_answers(rng, ["star", "war", " night", "é"]) for _ in prompts]
+    a = score_continuations(tiny, prompts, conts, batch_size=1)
+    b = score_continuations(tiny, prompts, conts, batch_size=64)
+    for x, y in zip(a, b, strict=True):
+        assert x == pytest.approx(y, abs=ATOL)
+
+
+def test_probabilities_of_all_single_tokens_sum_to_one(tiny):
+    prompt_ids = [encode_prompt(tiny.tokenizer, "a short prompt")]
+    vocab = list(range(len(tiny.tokenizer)))
+    [scores] = score_token_ids(
+        tiny.model, prompt_ids, [[[v] for v in vocab]], pad_id=tiny.tokenizer.pad_token_id
+    )
+    assert sum(torch.tensor(scores).exp().tolist()) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_answers_are_tokenised_apart_from_the_prompt(tiny):
+    # "Answer:" + " Yes" is scored on ids(prompt) + ids(" Yes"), whatever merges the joined text allows.
+    prompt, answer = "Answer:", " Yes"
+    p, a = encode_prompt(tiny.tokenizer, prompt), encode_continuation(tiny.tokenizer, answer)
+    with torch.no_grad():
+        logprobs = tiny.model(torch.tensor([p + a])).logits[0].float().log_softmax(-1)
+    expected = sum(logprobs[len(p) + t - 1, a[t]].item() for t in range(len(a)))
+    assert score_continuations(tiny, [prompt], [[answer]])[0][0] == pytest.approx(expected, abs=ATOL)
+
+
+def test_prompt_and_continuation_lists_must_match(tiny):
+    with pytest.raises(ValueError, match="prompts but"):
+        score_continuations(tiny, ["a", "b"], [["x"]])
+    assert score_continuations(tiny, [], []) == []
+    assert score_continuations(tiny, ["a"], [[]]) == [[]]
+
+
+def test_reexported_from_package():
+    import bench.llm
+
+    assert bench.llm.score_continuations is score_continuations
