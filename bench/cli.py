@@ -132,6 +132,14 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from bench.llm.fetch import fetch_model
+
+    path = fetch_model(args.name)
+    sys.stdout.write(f"{args.name}: {path}\n")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from bench.io import read_json
     from bench.report import render_leaderboard
@@ -213,6 +221,12 @@ def build_parser() -> argparse.ArgumentParser:
     f = dsub.add_parser("fetch", help="download and cache a built-in dataset")
     f.add_argument("name", help="dataset name (ml-100k)")
     f.set_defaults(func=cmd_data)
+
+    mo = sub.add_parser("models", help="model utilities")
+    msub = mo.add_subparsers(dest="models_command", required=True)
+    mf = msub.add_parser("fetch", help="download and cache a named backbone (smollm2-135m)")
+    mf.add_argument("name", help="backbone alias (smollm2-135m)")
+    mf.set_defaults(func=cmd_models)
 
     rep = sub.add_parser("report", help="render one leaderboard from one or more run directories")
     rep.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")

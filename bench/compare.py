@@ -65,13 +65,32 @@ def _load(run: Path) -> dict[str, Any]:
         ) from None
 
 
-def _samples(run: Path, explainer: str, task: str) -> dict[str, dict[str, float]]:
+def _samples(run: Path, explainer: str, task: str) -> dict[str, dict[str, Any]]:
     path = run / "samples" / explainer / f"{task}.jsonl"
     if not path.exists():
         raise UserError(
             "samples file missing", where=str(path), fix="the run directory is incomplete; re-run the suite"
         )
-    return {row["instance_id"]: row["scores"] for row in read_jsonl(path)}
+    out = {}
+    for row in read_jsonl(path):
+        scores: dict[str, Any] = dict(row["scores"])
+        for metric, (num, den) in (row.get("ratio_parts") or {}).items():
+            scores[f"{metric}\0parts"] = (float(num), float(den))
+        out[row["instance_id"]] = scores
+    return out
+
+
+def _ratio_test(a: dict, b: dict, ids: list[str], metric: str, *, resamples: int, seed: int) -> Any:
+    """Ratio metrics (F1): randomization over the (num, den) parts. Returns (test, current, baseline)."""
+    key = f"{metric}\0parts"
+    if not all(key in a[i] and key in b[i] for i in ids):
+        return None
+    pa = (np.array([a[i][key][0] for i in ids]), np.array([a[i][key][1] for i in ids]))
+    pb = (np.array([b[i][key][0] for i in ids]), np.array([b[i][key][1] for i in ids]))
+    (test,) = stats.compare_all_pairs_ratio(
+        {"current": pa, "baseline": pb}, resamples=resamples, seed=seed, correction="none"
+    )
+    return test, stats.ratio_value(*pa), stats.ratio_value(*pb)
 
 
 def check_comparable(cur: dict[str, Any], base: dict[str, Any]) -> None:
@@ -132,22 +151,26 @@ def compare_runs(
                 continue
             info = metric_info.get((task, metric), {"higher_is_better": True, "binary": False})
             binary = bool(info.get("binary")) and set(np.unique(np.concatenate([va, vb]))) <= {0.0, 1.0}
-            test = stats.paired_test(
-                va,
-                vb,
-                binary=binary,
-                resamples=resamples,
-                seed=stat_seed(seed, "compare", explainer, task, metric),
+            seed_k = stat_seed(seed, "compare", explainer, task, metric)
+            ratio = (
+                _ratio_test(a, b, ids, metric, resamples=resamples, seed=seed_k)
+                if info.get("ratio")
+                else None
             )
+            if ratio is not None:
+                test, cur_value, base_value = ratio
+            else:
+                test = stats.paired_test(va, vb, binary=binary, resamples=resamples, seed=seed_k)
+                cur_value, base_value = float(va.mean()), float(vb.mean())
             hib = bool(info.get("higher_is_better", True))
-            delta = float(va.mean() - vb.mean())
+            delta = cur_value - base_value  # equals the difference of the means in the samples files
             pending.append(
                 {
                     "explainer": explainer,
                     "task": task,
                     "metric": metric,
-                    "baseline": float(vb.mean()),
-                    "current": float(va.mean()),
+                    "baseline": base_value,
+                    "current": cur_value,
                     "delta": delta,
                     "worse_by": -delta if hib else delta,
                     "p_value": float(test.p_value),

@@ -30,6 +30,7 @@ SUITE_DEFAULTS: dict[str, Any] = {
     "description": "",  # one paragraph shown on the leaderboard
     "seed": 0,  # fixes the user split, candidate sampling, training and bootstrap draws
     "device": "auto",  # auto | cpu | cuda (auto = CUDA when present)
+    "backbone": None,  # default LLM backbone of every LLM explainer that does not name one (e.g. smollm2-135m)
     "dataset": {
         "name": "ml-100k",  # built-in dataset (ml-100k, tiny, opaque) or a label for `path`
         "path": None,  # a directory with RecBole atomic files or raw ML-100k/ML-1M files

@@ -43,9 +43,14 @@ def sample_rows(
     preds: Sequence[Prediction],
     scores: Mapping[str, np.ndarray],
     user_ids: Sequence[str],
+    parts: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> list[dict[str, Any]]:
+    details = task.sample_details(instances, preds) or [{} for _ in instances]
     rows = []
     for i, (inst, pred) in enumerate(zip(instances, preds)):
+        extra: dict[str, Any] = dict(details[i])
+        if parts:
+            extra["ratio_parts"] = {m: [float(num[i]), float(den[i])] for m, (num, den) in parts.items()}
         rows.append(
             {
                 "instance_id": inst.instance_id,
@@ -76,9 +81,13 @@ def compute_statistics(
     *,
     stats_cfg: Mapping[str, Any],
     seed: int,
-    progress: bool = False,
+    ratios: Mapping[str, Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]]] | None = None,
 ) -> tuple[list[dict], list[dict], dict]:
-    """``vectors[task][metric][explainer]`` -> (results rows, comparisons, comparison index)."""
+    """``vectors[task][metric][explainer]`` -> (results rows, comparisons, comparison index).
+
+    Ratio metrics (``MetricSpec.ratio``, e.g. F1) with their parts in ``ratios`` get ratio-bootstrap
+    CIs and ratio randomization tests; every other metric is a mean of independent per-sample scores.
+    """
     results: list[dict] = []
     comparisons: list[dict] = []
     index: dict = {}
@@ -95,18 +104,40 @@ def compute_statistics(
             names = sorted(per_expl)
             X = np.stack([per_expl[e] for e in names])
             s = stat_seed(seed, task_name, metric)
-            cis = stats.bootstrap_ci_many(
-                X, confidence=float(stats_cfg["confidence"]), resamples=int(stats_cfg["resamples"]), seed=s
-            )
-            tests = stats.compare_all_pairs(
-                per_expl,
-                binary=spec.binary,
-                method=str(stats_cfg["test"]),
-                resamples=int(stats_cfg["resamples"]),
-                seed=s,
-                confidence=float(stats_cfg["confidence"]),
-                correction=str(stats_cfg["correction"]),
-            )
+            parts = (ratios or {}).get(task_name, {}).get(metric, {})
+            if spec.ratio and set(parts) >= set(names):
+                # a corpus ratio (F1): resample its numerator and denominator, not the contributions
+                num = np.stack([parts[e][0] for e in names])
+                den = np.stack([parts[e][1] for e in names])
+                cis = stats.bootstrap_ci_ratio_many(
+                    num,
+                    den,
+                    confidence=float(stats_cfg["confidence"]),
+                    resamples=int(stats_cfg["resamples"]),
+                    seed=s,
+                )
+                tests = stats.compare_all_pairs_ratio(
+                    {e: parts[e] for e in names},
+                    resamples=int(stats_cfg["resamples"]),
+                    seed=s,
+                    correction=str(stats_cfg["correction"]),
+                )
+            else:
+                cis = stats.bootstrap_ci_many(
+                    X,
+                    confidence=float(stats_cfg["confidence"]),
+                    resamples=int(stats_cfg["resamples"]),
+                    seed=s,
+                )
+                tests = stats.compare_all_pairs(
+                    per_expl,
+                    binary=spec.binary,
+                    method=str(stats_cfg["test"]),
+                    resamples=int(stats_cfg["resamples"]),
+                    seed=s,
+                    confidence=float(stats_cfg["confidence"]),
+                    correction=str(stats_cfg["correction"]),
+                )
             means = {e: float(np.mean(per_expl[e])) for e in names}
             groups = stats.rank_groups(
                 means, tests, alpha=float(stats_cfg["alpha"]), higher_is_better=spec.higher_is_better
@@ -213,23 +244,34 @@ def finish_run(state: RunState, *, started: float) -> dict[str, Any]:
     assert state.dataset is not None
     t0 = time.perf_counter()
     vectors: dict[str, dict[str, dict[str, np.ndarray]]] = {}
+    ratios: dict[str, dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]] = {}
+    for task in state.tasks.values():
+        task.bind(
+            target=state.target,
+            dataset=state.dataset,
+            catalog=state.catalog,
+            cache_dir=state.cache / "scoring",
+            device=state.device,
+            seed=int(state.suite.raw["seed"]),
+        )
     for label, per_task in state.predictions.items():
         for task_name, preds in per_task.items():
             task = state.tasks[task_name]
             insts = state.instances[task_name]["align_test"]
             scores = task.score(insts, preds)
-            write_jsonl(
-                state.out / "samples" / label / f"{task_name}.jsonl",
-                sample_rows(task, insts, preds, scores, state.dataset.user_ids),
-            )
+            parts = task.ratio_parts(insts, preds)
+            rows = sample_rows(task, insts, preds, scores, state.dataset.user_ids, parts)
+            write_jsonl(state.out / "samples" / label / f"{task_name}.jsonl", rows)
             for metric, vec in scores.items():
                 vectors.setdefault(task_name, {}).setdefault(metric, {})[label] = np.asarray(
                     vec, dtype=np.float64
                 )
+            for metric, pair in parts.items():
+                ratios.setdefault(task_name, {}).setdefault(metric, {})[label] = pair
     access = {label: info["access"] for label, info in state.explainer_info.items()}
     cfg = state.suite.raw
     results, comparisons, index = compute_statistics(
-        vectors, state.tasks, access, stats_cfg=cfg["stats"], seed=int(cfg["seed"])
+        vectors, state.tasks, access, stats_cfg=cfg["stats"], seed=int(cfg["seed"]), ratios=ratios
     )
     claims = evaluate_claims(cfg["claims"], index, state.tasks, float(cfg["stats"]["alpha"]))
     state.stage_seconds["stats"] = round(time.perf_counter() - t0, 3)
@@ -260,6 +302,11 @@ def finish_run(state: RunState, *, started: float) -> dict[str, Any]:
                 "access": info["access"],
                 "summary": info.get("summary", ""),
                 "name": info.get("name", label),
+                **{
+                    k: info[k]
+                    for k in ("fidelity", "backbone", "training", "injection", "decoding")
+                    if k in info
+                },
             }
             for label, info in state.explainer_info.items()
         },
@@ -268,6 +315,11 @@ def finish_run(state: RunState, *, started: float) -> dict[str, Any]:
         "claims": claims,
         "tolerances": dict(cfg["tolerances"]),
     }
+    decoding = {
+        label: info["decoding"] for label, info in state.explainer_info.items() if info.get("decoding")
+    }
+    if decoding:
+        out["protocol"]["decoding"] = decoding
     out = _finite(out)
     state.stage_seconds["total"] = round(time.perf_counter() - started, 3)
     manifest = build_manifest(state)

@@ -18,7 +18,9 @@ def export_run(run_dir: Path, dest: Path, *, samples: bool = True) -> Path:
     half-copied baseline that looks complete.
     """
     if not (run_dir / "results.json").exists():
-        raise UserError("no results.json (not a finished run directory)", where=str(run_dir), fix="run the suite first")
+        raise UserError(
+            "no results.json (not a finished run directory)", where=str(run_dir), fix="run the suite first"
+        )
     dest = dest.resolve()
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))

@@ -131,6 +131,8 @@ for _name, _spec in {
     "zero-shot-llm": "bench.explainers.llm_prompted:ZeroShotLLM",
     "few-shot-llm": "bench.explainers.llm_prompted:FewShotLLM",
     "recexplainer-b": "bench.explainers.recexplainer:RecExplainerB",
+    "recexplainer-i": "bench.explainers.recexplainer_embed:RecExplainerI",
+    "recexplainer-h": "bench.explainers.recexplainer_embed:RecExplainerH",
 }.items():
     explainers.register(_name, _spec)
 

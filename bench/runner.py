@@ -114,10 +114,14 @@ def instantiate_tasks(suite: SuiteConfig) -> dict[str, Task]:
 
 def instantiate_explainers(suite: SuiteConfig) -> dict[str, Explainer]:
     out: dict[str, Explainer] = {}
+    backbone = suite.raw.get("backbone")
     for spec in suite.explainers:
         cls = registry.explainers.get(spec.name)
+        params = dict(spec.params)
+        if backbone and getattr(cls, "uses_backbone", False):
+            params.setdefault("backbone", backbone)
         try:
-            out[spec.label] = cls(**dict(spec.params))
+            out[spec.label] = cls(**params)
         except TypeError as err:
             raise UserError(
                 f"bad parameters for explainer {spec.name!r}: {err}",
@@ -316,7 +320,8 @@ def stage_explainers(state: RunState, explainers: Mapping[str, Explainer], *, pr
             key = stable_hash(
                 {
                     "name": spec.name,
-                    "params": spec.params,
+                    "params": getattr(explainer, "params", spec.params),
+                    "code_version": getattr(explainer, "version", 1),
                     "target": state.target_key,
                     "tasks": {t: s.spec.sha256 for t, s in state.tasks.items()},
                     "users": {p: r.tolist() for p, r in state.user_parts.items()},
@@ -342,7 +347,7 @@ def stage_explainers(state: RunState, explainers: Mapping[str, Explainer], *, pr
                 device=state.device,
                 cache_dir=directory / "work",
                 seed=seed,
-                extra={"valid": valid},
+                extra={"valid": valid, "adapters_dir": state.cache / "adapters"},
             )
             t0 = time.perf_counter()
             explainer.fit({t: train[t] for t in supported}, ctx)

@@ -39,6 +39,9 @@ from bench.llm.inject import (  # noqa: E402
 from bench.llm.training import LoraTrainConfig, TrainExample, load_adapter, train_lora  # noqa: E402
 from bench.llm.trie import TitleTrie  # noqa: E402
 
+# Resizing the vocabulary makes peft save the embedding matrices with every adapter; expected here.
+pytestmark = pytest.mark.filterwarnings("ignore:Setting `save_embedding_layers` to `True`:UserWarning")
+
 TITLES = make_titles(30, seed=7)
 REC_DIM = 6
 ATOL = 1e-4
@@ -154,7 +157,7 @@ def test_injection_places_vectors_exactly_at_placeholders(backbone, mode: str) -
             )
 
 
-def _train_examples(rng: np.random.Generator, n_per_class: int, backbone) -> tuple[list, list[int]]:
+def _colour_examples(rng: np.random.Generator, n_per_class: int, backbone) -> tuple[list, list[int]]:
     """Prompts identical up to the injected user vector; its class alone decides the colour."""
     prompt = format_prompt(backbone, f"Which colour does the user {USER_TOKEN} like?")
     codes = np.eye(4, REC_DIM, dtype=np.float32) * 3.0
@@ -183,7 +186,7 @@ def test_train_then_load_and_score_end_to_end(backbone, tmp_path: Path, mode: st
     config = InjectionConfig(mode=mode)
     inj = build_injector(backbone, rec_dim=REC_DIM, config=config)
     initial = copy.deepcopy(inj.state_dict())
-    examples, _ = _train_examples(np.random.default_rng(0), 2, backbone)
+    examples, _ = _colour_examples(np.random.default_rng(0), 2, backbone)
     cfg = LoraTrainConfig(dropout=0.0, lr=1e-2, batch_size=4, epochs=2)
     report = train_lora(
         backbone,
@@ -293,6 +296,9 @@ def test_strict_loading_of_injector_and_target(backbone, tmp_path: Path) -> None
     from bench.recommenders.io import load_target
 
     inj = build_injector(backbone, rec_dim=REC_DIM)
+    bare = load_backbone("tiny-random", titles=TITLES, device="cpu")  # no placeholders
+    with pytest.raises(ValueError, match="add_placeholder_tokens"):
+        score_continuations_injected(bare, inj, ["a prompt"], [{}], [[" a"]])
     state = {f"injector.{k}": v.contiguous() for k, v in inj.state_dict().items()}
     save_file(state, str(tmp_path / "extra_modules.safetensors"))
     ok = load_injector(tmp_path, rec_dim=REC_DIM, llm_hidden=64)
@@ -308,7 +314,9 @@ def test_strict_loading_of_injector_and_target(backbone, tmp_path: Path) -> None
     target.save(tmp_path / "target")
     assert np.array_equal(load_target(tmp_path / "target").item_embeddings(), target.item_embeddings())
     weights = tmp_path / "target" / "model.safetensors"
-    save_file({"counts_renamed": t for t in load_file(str(weights)).values()}, str(weights))
+    save_file(
+        {k.replace("counts", "counts_renamed"): t for k, t in load_file(str(weights)).items()}, str(weights)
+    )
     with pytest.raises(UserError, match="missing keys: counts; unexpected keys: counts_renamed"):
         load_target(tmp_path / "target")
 
@@ -373,8 +381,8 @@ def test_the_model_learns_to_read_the_injected_vector(backbone, tmp_path: Path) 
     rng = np.random.default_rng(0)
     config = InjectionConfig(mode="replace")
     inj = build_injector(backbone, rec_dim=REC_DIM, config=config)
-    train, _ = _train_examples(rng, 12, backbone)
-    test, labels = _train_examples(rng, 10, backbone)
+    train, _ = _colour_examples(rng, 12, backbone)
+    test, labels = _colour_examples(rng, 10, backbone)
     cfg = LoraTrainConfig(dropout=0.0, lr=1e-2, batch_size=8, epochs=10, max_steps=60, warmup_ratio=0.1)
     report = train_lora(
         backbone,
@@ -388,7 +396,8 @@ def test_the_model_learns_to_read_the_injected_vector(backbone, tmp_path: Path) 
     assert report.steps == 60
     tuned = load_adapter(backbone, report.adapter_dir, extra_modules={"injector": inj})
     assert _accuracy(tuned, inj, test, labels) >= 0.9
-    for ablation in ("zero", "shuffle"):
-        ablated = copy.deepcopy(inj)
-        ablated.config = InjectionConfig(mode="replace", ablation=ablation)
-        assert _accuracy(tuned, ablated, test, labels) <= 0.5
+    zero, shuffle = copy.deepcopy(inj), copy.deepcopy(inj)
+    zero.config = InjectionConfig(mode="replace", ablation="zero")
+    shuffle.config = InjectionConfig(mode="replace", ablation="shuffle")
+    assert _accuracy(tuned, zero, test, labels) == 0.25  # identical inputs: one answer for all 4 classes
+    assert _accuracy(tuned, shuffle, test, labels) <= 0.5  # chance is 0.25

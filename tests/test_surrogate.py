@@ -12,6 +12,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from bench.data.dataset import Dataset, leave_one_out
+from bench.explainers import surrogate
 from bench.explainers.base import ExplainerContext
 from bench.explainers.baselines import RandomExplainer
 from bench.explainers.surrogate import SurrogateTreeExplainer
@@ -169,14 +170,18 @@ def test_info_reports_fidelity(fitted):
     info = model.info()
     fid = info["fidelity"]
     assert info["model"] == "HistGradientBoostingClassifier"
-    assert fid["classification_accuracy"] >= 0.7
-    assert 0.0 < fid["ranking_ndcg"] <= 1.0
-    assert {"retrieval_hr@1", "retrieval_hr@10", "distill_agreement_train", "distill_agreement_valid"} <= set(
-        fid
-    )
+    assert fid["interest_classification/accuracy"] >= 0.7
+    assert 0.0 < fid["item_ranking/ndcg"] <= 1.0
+    assert {
+        "next_item_retrieval/hr@1",
+        "next_item_retrieval/hr@10",
+        "distill_agreement_train",
+        "distill_agreement_valid",
+    } <= set(fid)
     assert fid["distill_agreement_train"] >= 0.8
     assert 1 <= info["explanation_tree"]["depth"] <= 4
-    assert len(info["feature_names"]) == len(model.feature_names) == model.model.n_features_in_
+    assert info["retrieval_model"] == "separate" and set(info["training_rows"]) == {"like", "retrieval"}
+    assert len(info["feature_names"]) == len(model.feature_names) == model.like.n_features_in_
     assert "genre=Action" in model.feature_names and "cooc_last" in model.feature_names
 
 
@@ -235,6 +240,19 @@ def test_predictions_are_well_formed(setup, fitted):
         assert pred.output in (0, 1) and 0.0 <= pred.score <= 1.0 and pred.output == int(pred.score >= 0.5)
 
 
+def test_large_catalog_pool(setup, fitted, monkeypatch):
+    """Over the catalog-size cut, retrieval scores only popular + co-occurring unseen items."""
+    _, _, parts, _ = setup
+    model, _ = fitted
+    monkeypatch.setattr(surrogate, "_LARGE_CATALOG", 10)
+    monkeypatch.setitem(model.params, "pool_size", 4)
+    test = parts["next_item_retrieval"]["align_test"]
+    popular = set(np.argsort(-model.feats.pop_log, kind="stable")[:4].tolist())
+    for inst, pred in zip(test, model.predict("next_item_retrieval", blinded(test)), strict=True):
+        assert 0 < len(pred.output) <= 8 and not set(pred.output) & set(inst.history)
+        assert popular - set(inst.history) <= set(pred.output)
+
+
 def test_without_genres_or_years(recwarn, caplog):
     """All genres "unknown" and no years: still fits, predicts and explains, without warnings."""
     _, tasks, parts, ctx = make_setup(with_metadata=False)
@@ -252,3 +270,12 @@ def test_without_genres_or_years(recwarn, caplog):
 def test_rejects_unknown_model():
     with pytest.raises(ValueError, match="hgb"):
         SurrogateTreeExplainer(model="svm")
+
+
+def test_chunking_does_not_change_scores(setup, fitted, monkeypatch):
+    _, _, parts, _ = setup
+    model, _ = fitted
+    test = blinded(parts["next_item_retrieval"]["align_test"])
+    whole = model.predict("next_item_retrieval", test)
+    monkeypatch.setattr(surrogate, "_CHUNK_ROWS", 50)
+    assert model.predict("next_item_retrieval", test) == whole

@@ -40,16 +40,17 @@ _SPLIT = re.compile(r"\s*(?:;|\n|\|)\s*")
 _NUMBERING = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s*")
 
 
-def load_defaults(section: str) -> dict[str, Any]:
-    """Defaults of ``tasks/explainers/llm.yaml``: ``common`` merged with ``section``."""
-    from bench.resources import tasks_dir
-
+def load_defaults(*sections: str) -> dict[str, Any]:
+    """Defaults of ``tasks/explainers/llm.yaml``: ``common`` then each section, later ones winning."""
     import yaml
+
+    from bench.resources import tasks_dir
 
     data = yaml.safe_load((tasks_dir() / "explainers" / "llm.yaml").read_text(encoding="utf-8"))
     out = dict(data["common"])
-    if section != "common":
-        out.update(data[section])
+    for section in sections:
+        if section != "common":
+            out.update(data[section])
     return out
 
 
@@ -86,10 +87,13 @@ class LLMExplainer(Explainer):
     """Base class: loads a backbone, turns instances into prompts and answers into predictions."""
 
     tasks = frozenset({RETRIEVAL, RANKING, CLASSIFICATION})
-    defaults_section: ClassVar[str] = "common"
+    uses_backbone: ClassVar[bool] = True
+    defaults_sections: ClassVar[tuple[str, ...]] = ("common",)
+    #: prompt form: "behavior" (titles), "intention" (<user>/<item> vectors), "hybrid" (both)
+    form: ClassVar[str] = "behavior"
 
     def __init__(self, **params: Any) -> None:
-        self.params = merge_params(self.name, load_defaults(self.defaults_section), params)
+        self.params = merge_params(self.name, load_defaults(*self.defaults_sections), params)
         self.backbone: Any = None
         self.prompts: PromptSet = load_prompts(str(self.params["prompts"]))
         self.shots: dict[str, list[Instance]] = {}
@@ -99,7 +103,9 @@ class LLMExplainer(Explainer):
     def load_backbone(self, ctx: ExplainerContext) -> Any:
         from bench.llm.backbone import load_backbone
 
-        return load_backbone(str(self.params["backbone"]), device=ctx.device, titles=list(ctx.dataset.titles), seed=ctx.seed)
+        return load_backbone(
+            str(self.params["backbone"]), device=ctx.device, titles=list(ctx.dataset.titles), seed=ctx.seed
+        )
 
     def fit(self, train: Mapping[str, list[Instance]], ctx: ExplainerContext) -> None:
         self.ctx = ctx
@@ -124,11 +130,17 @@ class LLMExplainer(Explainer):
         b = self.backbone
         return {
             **super().info(),
-            "backbone": None if b is None else {"spec": b.spec, "sha256": b.sha256, "device": b.device, "dtype": b.dtype},
+            "backbone": None
+            if b is None
+            else {"spec": b.spec, "sha256": b.sha256, "device": b.device, "dtype": b.dtype},
             "prompt_template_sha256": self.prompts.sha256,
             "decoding": {
                 "retrieval": f"beam search, {self.params['retrieval_beams']} beams, "
-                + ("constrained to catalog titles" if self.params["constrained"] else "free text resolved by the catalog"),
+                + (
+                    "constrained to catalog titles"
+                    if self.params["constrained"]
+                    else "free text resolved by the catalog"
+                ),
                 "ranking": "greedy generation, parsed",
                 "classification": "log-likelihood of Yes vs No",
             },
@@ -140,14 +152,31 @@ class LLMExplainer(Explainer):
         return [self.ctx.dataset.titles[int(i)] or f"item {self.ctx.dataset.item_ids[int(i)]}" for i in items]
 
     def question(self, kind: str, inst: Instance, *, variant: int = 0) -> str:
-        """The user-turn text of an instance (no answer, no chat formatting)."""
+        """The user-turn text of an instance (no answer, no chat formatting).
+
+        Behavior prompts name items by title; intention prompts write ``<user>``/``<item>``
+        placeholders (filled with the target's vectors, see :meth:`extras`); hybrid prompts do both.
+        """
+        from bench.llm.inject import ITEM_TOKEN, USER_TOKEN
+
         hist = self.titles(inst.history[-int(self.params["max_history_titles"]) :])
-        values: dict[str, Any] = {"history": hist, "k": len(inst.history) or 9}
+        k = int(self.ctx.tasks[self._task_of(kind)].params.get("history_len", 9)) if kind == HISTORY else 9
+        values: dict[str, Any] = {"history": hist, "k": k, "user": USER_TOKEN}
+        shown = list(inst.candidates) if kind == RANKING else list(inst.candidates[:1])
+        names = self.titles(shown)
+        if self.form == "intention":
+            names = [ITEM_TOKEN] * len(shown)
+        elif self.form == "hybrid":
+            names = [f'{ITEM_TOKEN} "{t}"' for t in names]
         if kind == RANKING:
-            values["candidates"] = self.titles(inst.candidates)
-        if kind in (CLASSIFICATION, "explanation"):
-            values["item"] = self.titles(inst.candidates[:1])[0]
-        return self.prompts.render(kind, variant, **values)
+            values["candidates"] = names
+        if kind in (CLASSIFICATION, "explanation", "item_title"):
+            values["item"] = names[0]
+        key = kind if self.form == "behavior" else f"{self.form}.{kind}"
+        return self.prompts.render(key, variant, **values)
+
+    def _task_of(self, kind: str) -> str:
+        return next((t for t, task in self.ctx.tasks.items() if task.spec.kind == kind), kind)
 
     def answer(self, kind: str, inst: Instance) -> str:
         """The target's answer to a (labelled) instance, as the LLM should write it."""
@@ -168,40 +197,64 @@ class LLMExplainer(Explainer):
 
         kind = self.kind(task)
         text = self.question(kind, inst)
-        shots = self.shots.get(task, [])
+        shots = self.shots.get(task, []) if self.form == "behavior" else []
         if shots:
-            blocks = [f"Example {j + 1}:\n{self.question(kind, s)}\nAnswer: {self.answer(kind, s)}" for j, s in enumerate(shots)]
+            blocks = [
+                f"Example {j + 1}:\n{self.question(kind, s)}\nAnswer: {self.answer(kind, s)}"
+                for j, s in enumerate(shots)
+            ]
             text = "\n\n".join([*blocks, f"Now the question:\n{text}"])
         return format_prompt(self.backbone, text)
 
     # -- answering --------------------------------------------------------------------------------
 
+    def extras(self, kind: str, inst: Instance) -> dict[str, Any] | None:
+        """Vectors to inject for an instance (``None`` for text-only explainers)."""
+        return None
+
+    def _generate(self, prompts: list[str], extras: list[Any], **kw: Any) -> list[list[str]]:
+        from bench.llm.generation import generate
+
+        return generate(self.backbone, prompts, **kw)
+
+    def _score(
+        self, prompts: list[str], extras: list[Any], conts: list[list[str]], *, batch_size: int
+    ) -> list[list[float]]:
+        from bench.llm.scoring import score_continuations
+
+        return score_continuations(self.backbone, prompts, conts, batch_size=batch_size)
+
     def predict(self, task: str, instances: list[Instance]) -> list[Prediction]:
         kind = self.kind(task)
         prompts = [self.prompt(task, i) for i in instances]
+        extras = [self.extras(kind, i) for i in instances]
         if kind == RETRIEVAL:
-            return self.predict_retrieval(task, instances, prompts)
+            return self.predict_retrieval(instances, prompts, extras)
         if kind == RANKING:
-            return self.predict_ranking(instances, prompts)
+            return self.predict_ranking(instances, prompts, extras)
         if kind == CLASSIFICATION:
-            return self.predict_classification(instances, prompts)
+            return self.predict_classification(instances, prompts, extras)
+        if kind == HISTORY:
+            return self.predict_history(task, instances, prompts, extras)
         raise NotImplementedError(f"{self.name} does not answer {kind}")
 
     def _trie(self) -> Any:
         if getattr(self, "_title_trie", None) is None:
             from bench.llm.trie import TitleTrie
 
-            self._title_trie = TitleTrie.build(self.backbone.tokenizer, [t for t in self.ctx.dataset.titles if t])
+            self._title_trie = TitleTrie.build(
+                self.backbone.tokenizer, [t for t in self.ctx.dataset.titles if t]
+            )
         return self._title_trie
 
-    def predict_retrieval(self, task: str, instances: list[Instance], prompts: list[str]) -> list[Prediction]:
-        from bench.llm.generation import generate
-
+    def predict_retrieval(
+        self, instances: list[Instance], prompts: list[str], extras: list[Any]
+    ) -> list[Prediction]:
         beams = int(self.params["retrieval_beams"])
         constrained = bool(self.params["constrained"])
-        outs = generate(
-            self.backbone,
+        outs = self._generate(
             prompts,
+            extras,
             max_new_tokens=48,
             num_beams=beams,
             num_return_sequences=beams,
@@ -218,12 +271,12 @@ class LLMExplainer(Explainer):
             preds.append(Prediction(inst.instance_id, ids, raw=" || ".join(texts), parse_ok=bool(texts)))
         return preds
 
-    def predict_ranking(self, instances: list[Instance], prompts: list[str]) -> list[Prediction]:
-        from bench.llm.generation import generate
-
-        outs = generate(
-            self.backbone,
+    def predict_ranking(
+        self, instances: list[Instance], prompts: list[str], extras: list[Any]
+    ) -> list[Prediction]:
+        outs = self._generate(
             prompts,
+            extras,
             max_new_tokens=int(self.params["max_new_tokens"]),
             batch_size=int(self.params["batch_size"]),
             stop=("\n\n",),
@@ -250,26 +303,48 @@ class LLMExplainer(Explainer):
         missing = [c for c in cands if c not in order]
         return Prediction(inst.instance_id, order + missing, raw=text, parse_ok=clean and not missing)
 
-    def predict_classification(self, instances: list[Instance], prompts: list[str]) -> list[Prediction]:
-        from bench.llm.scoring import score_continuations
-
+    def predict_classification(
+        self, instances: list[Instance], prompts: list[str], extras: list[Any]
+    ) -> list[Prediction]:
         yes, no = self.prompts.answers["yes"], self.prompts.answers["no"]
         conts = [[answer_text(p, yes), answer_text(p, no)] for p in prompts]
-        lls = score_continuations(self.backbone, prompts, conts, batch_size=int(self.params["batch_size"]))
+        lls = self._score(prompts, extras, conts, batch_size=int(self.params["batch_size"]))
         preds = []
         for inst, (ly, ln) in zip(instances, lls):
             p_yes = 1.0 / (1.0 + math.exp(-(ly - ln))) if ln - ly < 700 else 0.0
-            preds.append(Prediction(inst.instance_id, int(ly > ln), raw=f"logP(yes)={ly:.4f} logP(no)={ln:.4f}", score=p_yes))
+            preds.append(
+                Prediction(
+                    inst.instance_id, int(ly > ln), raw=f"logP(yes)={ly:.4f} logP(no)={ln:.4f}", score=p_yes
+                )
+            )
+        return preds
+
+    def predict_history(
+        self, task: str, instances: list[Instance], prompts: list[str], extras: list[Any]
+    ) -> list[Prediction]:
+        outs = self._generate(
+            prompts,
+            extras,
+            max_new_tokens=int(self.params["max_new_tokens"]),
+            batch_size=int(self.params["batch_size"]),
+            stop=("\n\n",),
+        )
+        preds = []
+        for inst, texts in zip(instances, outs):
+            text = texts[0] if texts else ""
+            pieces = [_NUMBERING.sub("", x).strip().strip('"') for x in _SPLIT.split(text.strip())]
+            ids = [-1 if (r := self.ctx.catalog.resolve(x)) is None else int(r) for x in pieces if x]
+            preds.append(Prediction(inst.instance_id, ids, raw=text, parse_ok=bool(ids)))
         return preds
 
     def explain(self, instances: list[Instance]) -> list[str]:
         from bench.llm.chat import format_prompt
-        from bench.llm.generation import generate
 
         prompts = [format_prompt(self.backbone, self.question("explanation", i)) for i in instances]
-        outs = generate(
-            self.backbone,
+        extras = [self.extras("explanation", i) for i in instances]
+        outs = self._generate(
             prompts,
+            extras,
             max_new_tokens=int(self.params["explain_max_new_tokens"]),
             batch_size=int(self.params["batch_size"]),
             stop=("\n\n\n",),

@@ -27,7 +27,9 @@ class PromptSet:
 
     def render(self, kind: str, variant: int = 0, **values: Any) -> str:
         if kind not in self.templates:
-            raise ConfigError(f"no template for {kind!r}", where=self.path, fix=f"add a `{kind}:` list of templates")
+            raise ConfigError(
+                f"no template for {kind!r}", where=self.path, fix=f"add a `{kind}:` list of templates"
+            )
         pool = self.templates[kind]
         return pool[variant % len(pool)].render(**values).strip()
 
@@ -42,7 +44,9 @@ _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, ke
 def load_prompts(name: str) -> PromptSet:
     path = Path(name) if name.endswith((".yaml", ".yml")) else tasks_dir() / "prompts" / f"{name}.yaml"
     if not path.exists():
-        raise ConfigError(f"prompt set {name!r} not found", where=str(path), fix="use `alignment` or a path to a YAML file")
+        raise ConfigError(
+            f"prompt set {name!r} not found", where=str(path), fix="use `alignment` or a path to a YAML file"
+        )
     text = path.read_text(encoding="utf-8")
     data = yaml.safe_load(text) or {}
     templates: dict[str, tuple[jinja2.Template, ...]] = {}
@@ -50,13 +54,25 @@ def load_prompts(name: str) -> PromptSet:
         if key in ("version", "answers"):
             continue
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{key!r} must be a list of template strings", where=f"{path}:{key}", fix="write `- \"...\"` items")
+            raise ConfigError(
+                f"{key!r} must be a list of template strings",
+                where=f"{path}:{key}",
+                fix='write `- "..."` items',
+            )
         try:
             templates[key] = tuple(_ENV.from_string(v) for v in value)
         except jinja2.TemplateSyntaxError as err:
-            raise ConfigError(f"template syntax error ({err.message})", where=f"{path}:{key}", fix="fix the Jinja2 syntax") from None
+            raise ConfigError(
+                f"template syntax error ({err.message})", where=f"{path}:{key}", fix="fix the Jinja2 syntax"
+            ) from None
     answers = {str(k): str(v) for k, v in (data.get("answers") or {}).items()}
     answers.setdefault("yes", "Yes")
     answers.setdefault("no", "No")
     answers.setdefault("separator", "; ")
-    return PromptSet(name=name, path=str(path), sha256=hashlib.sha256(text.encode()).hexdigest(), templates=templates, answers=answers)
+    return PromptSet(
+        name=name,
+        path=str(path),
+        sha256=hashlib.sha256(text.encode()).hexdigest(),
+        templates=templates,
+        answers=answers,
+    )

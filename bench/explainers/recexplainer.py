@@ -27,7 +27,18 @@ class RecExplainerB(LLMExplainer):
     name = "recexplainer-b"
     access = "behavior"
     summary = "LoRA fine-tune on text prompts built from the target's outputs (behavior alignment)"
-    defaults_section = "recexplainer"
+    defaults_sections = ("recexplainer",)
+    #: parameters that only change inference, not the trained adapter (so ablations reuse it)
+    inference_only = frozenset(
+        {
+            "batch_size",
+            "retrieval_beams",
+            "constrained",
+            "max_new_tokens",
+            "explain_max_new_tokens",
+            "ablation",
+        }
+    )
 
     def training_examples(self, train: Mapping[str, list[Instance]], rng: np.random.Generator) -> list[Any]:
         from bench.llm.chat import format_prompt
@@ -44,9 +55,11 @@ class RecExplainerB(LLMExplainer):
                 n = min(len(insts), int(round(int(cap) * weights[task] / total_w)))
                 insts = [insts[int(i)] for i in rng.choice(len(insts), size=n, replace=False)]
             for inst in insts:
-                variant = int(rng.integers(0, self.prompts.n_variants(kind))) if self.params["paraphrases"] else 0
+                variant = (
+                    int(rng.integers(0, self.prompts.n_variants(kind))) if self.params["paraphrases"] else 0
+                )
                 prompt = format_prompt(self.backbone, self.question(kind, inst, variant=variant))
-                examples.append(TrainExample(prompt, self.answer(kind, inst)))
+                examples.append(TrainExample(prompt, self.answer(kind, inst), self.extras(kind, inst) or {}))
         examples += self.item_examples(rng)
         order = rng.permutation(len(examples))
         return [examples[int(i)] for i in order]
@@ -58,7 +71,9 @@ class RecExplainerB(LLMExplainer):
 
         ds = self.ctx.dataset
         n = min(int(self.params["aux_item_examples"]), ds.n_items)
-        usable = [i for i in range(ds.n_items) if ds.titles[i] and ds.genres[i] and ds.genres[i] != ("unknown",)]
+        usable = [
+            i for i in range(ds.n_items) if ds.titles[i] and ds.genres[i] and ds.genres[i] != ("unknown",)
+        ]
         if not usable or n <= 0:
             return []
         out = []
@@ -81,18 +96,45 @@ class RecExplainerB(LLMExplainer):
         cfg["target_modules"] = tuple(cfg["target_modules"])
         return LoraTrainConfig(**cfg, seed=self.ctx.seed)
 
+    def adapter_dir(self, train: Mapping[str, list[Instance]]) -> Any:
+        """Where the adapter lives: keyed by what training depends on, so inference-only variants
+        (an ablation row, other decoding) reuse it instead of training again."""
+        from bench.config import stable_hash
+
+        key = stable_hash(
+            {
+                "name": self.name,
+                "params": {k: v for k, v in self.params.items() if k not in self.inference_only},
+                "train": {t: [(i.instance_id, i.label) for i in insts] for t, insts in sorted(train.items())},
+                "seed": self.ctx.seed,
+            }
+        )[:16]
+        root = self.ctx.extra.get("adapters_dir") or (self.ctx.cache_dir / "adapters")
+        return root / f"{self.name}-{key}"
+
+    def train_kwargs(self) -> dict[str, Any]:
+        """Extra arguments of ``train_lora`` (the embedding variants add their injector)."""
+        return {}
+
+    def adapter_kwargs(self) -> dict[str, Any]:
+        return {}
+
     def fit(self, train: Mapping[str, list[Instance]], ctx: ExplainerContext) -> None:
         from bench.llm.training import load_adapter, train_lora
 
         super().fit(train, ctx)
         rng = np.random.default_rng(np.random.SeedSequence([ctx.seed, 2024]))
         examples = self.training_examples(train, rng)
-        counts: dict[str, int] = {}
-        for t in train:
-            counts[self.kind(t)] = counts.get(self.kind(t), 0)
         log.info("%s: %d training examples", self.name, len(examples))
-        self.report = train_lora(self.backbone, examples, self.lora_config(), out_dir=ctx.cache_dir / "lora", progress=True)
-        self.backbone = load_adapter(self.backbone, self.report.adapter_dir)
+        self.report = train_lora(
+            self.backbone,
+            examples,
+            self.lora_config(),
+            out_dir=self.adapter_dir(train),
+            progress=True,
+            **self.train_kwargs(),
+        )
+        self.backbone = load_adapter(self.backbone, self.report.adapter_dir, **self.adapter_kwargs())
         log.info(
             "%s: trained %d steps in %.1f s (%.0f tokens/s), final loss %.3f",
             self.name,

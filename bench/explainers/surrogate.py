@@ -247,7 +247,7 @@ class SurrogateTreeExplainer(Explainer):
         return [], []
 
     def _valid_fidelity(self, valid: Mapping[str, list[Instance]]) -> dict[str, float]:
-        """Agreement with ``f`` on labelled align-valid instances, with the metric kernels."""
+        """Agreement with ``f`` on labelled align-valid instances (``{task}/{metric}``), with the metric kernels."""
         out: dict[str, float] = {}
         for name in sorted(valid):
             task = self.ctx.tasks.get(name)
@@ -258,20 +258,18 @@ class SurrogateTreeExplainer(Explainer):
             preds = self.predict(name, [replace(i, label=None, meta={}) for i in insts])
             pairs = list(zip(preds, insts, strict=True))
             if kind == _CLASSIFICATION:
-                out["classification_accuracy"] = float(
-                    np.mean([M.accuracy(p.output, i.label) for p, i in pairs])
-                )
+                out[f"{name}/accuracy"] = float(np.mean([M.accuracy(p.output, i.label) for p, i in pairs]))
                 x = np.concatenate([self.feats.block(i.history, i.candidates[:1])[0] for i in insts])
                 out["distill_agreement_valid"] = float(
                     (self.tree.predict(x) == (self._proba(x) >= 0.5)).mean()
                 )
             elif kind == _RANKING:
                 ndcg = [M.graded_ndcg(p.output, i.label, gains="linear") for p, i in pairs]
-                out["ranking_ndcg"] = float(np.mean(ndcg))
+                out[f"{name}/ndcg"] = float(np.mean(ndcg))
             elif kind == _RETRIEVAL:
                 for k in sorted({1, self._k(name)}):
                     hits = [M.hit_at_k(p.output, i.label, k=k) for p, i in pairs]
-                    out[f"retrieval_hr@{k}"] = float(np.mean(hits))
+                    out[f"{name}/hr@{k}"] = float(np.mean(hits))
         return out
 
     # -- prediction -----------------------------------------------------------------------------
@@ -288,12 +286,14 @@ class SurrogateTreeExplainer(Explainer):
         """``P`` for each history's items; rows are built per history but predicted in big chunks."""
         out: list[np.ndarray] = []
         pending: list[np.ndarray] = []
+        rows = 0
         for h, it in zip(histories, items, strict=True):
             pending.append(self.feats.block(h, it)[0])
-            if sum(len(b) for b in pending) >= _CHUNK_ROWS or len(out) + len(pending) == len(histories):
+            rows += len(it)
+            if rows >= _CHUNK_ROWS or len(out) + len(pending) == len(histories):
                 p = self._proba(np.concatenate(pending), top=top)
                 out.extend(np.split(p, np.cumsum([len(b) for b in pending])[:-1]))
-                pending = []
+                pending, rows = [], 0
         return out
 
     @staticmethod
@@ -394,9 +394,10 @@ class SurrogateTreeExplainer(Explainer):
         elif name == "year":
             text = f"it was released {'after' if above else 'in or before'} {math.floor(thr)} ({v:.0f})"
         elif name == "year_gap":
-            text = f"its year is {'far from' if above else 'close to'} the history average ({v:.0f} years, {cmp} {thr:.1f})"
+            how = f"more than {thr:.1f} years from" if above else f"within {thr:.1f} years of"
+            text = f"its year is {how} the history average ({v:.0f} years)"
         elif name.startswith("genre="):
-            text = f"it {'is' if above else 'is not'} a {name.removeprefix('genre=')} title"
+            text = f"its genres {'include' if above else 'do not include'} {name.removeprefix('genre=')}"
         elif name == "history_len":
             text = f"the history is {'long' if above else 'short'} ({v:.0f} items, {cmp} {thr:.1f})"
         elif name == "genre_match":

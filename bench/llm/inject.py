@@ -168,9 +168,7 @@ class Injector(nn.Module):
             raise ValueError("injector has no placeholder ids: build it with build_injector() or load it")
         embeds = model.get_input_embeddings()(input_ids)
         if embeds.shape[-1] != self.llm_hidden:
-            raise ValueError(
-                f"injector projects to {self.llm_hidden} dims but the LLM has {embeds.shape[-1]}"
-            )
+            raise ValueError(f"injector projects to {self.llm_hidden} dims, the LLM has {embeds.shape[-1]}")
         for token_id, (token, key, proj_name) in zip(self.token_ids, _KINDS, strict=True):
             # nonzero is row-major: each row's placeholders come in prompt order, matching its vectors
             rows, cols = (input_ids == token_id).nonzero(as_tuple=True)
@@ -187,18 +185,17 @@ class Injector(nn.Module):
                 continue
             proj = getattr(self, proj_name)
             weight = proj.net[0].weight
-            injected = proj(torch.cat(vectors).to(weight.device, weight.dtype)).to(
-                embeds.device, embeds.dtype
-            )
+            injected = proj(torch.cat(vectors).to(weight.device, weight.dtype))
+            injected = injected.to(embeds.device, embeds.dtype)  # the model's dtype (bf16 on CUDA)
             # out-of-place index_put: autograd reaches both the projector and the token embeddings
             embeds = embeds.index_put((rows, cols), injected, accumulate=self.config.mode == "add")
         return embeds
 
     def embed_hook(
-        self, model: Any, input_ids: torch.Tensor, mask: torch.Tensor, extras: Sequence
+        self, model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, extras_list: Sequence
     ) -> torch.Tensor:
         """``train_lora``'s ``embed_hook``: :meth:`build_inputs_embeds` (the mask is not needed)."""
-        return self.build_inputs_embeds(model, input_ids, extras)
+        return self.build_inputs_embeds(model, input_ids, extras_list)
 
     def ablate(self, extras_list: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """``extras_list`` under the configured ablation, over all instances at once.
@@ -293,9 +290,7 @@ def target_vectors(target: Any, histories: Sequence[Sequence[int]]) -> np.ndarra
     """The target's user vector for each history, float32 ``[len(histories), dim]``."""
     out = np.asarray(target.user_embeddings([list(h) for h in histories]), dtype=np.float32)
     if out.ndim != 2 or len(out) != len(histories):
-        raise ValueError(
-            f"{target.name}: user_embeddings returned shape {out.shape} for {len(histories)} histories"
-        )
+        raise ValueError(f"{target.name}: user_embeddings gave {out.shape} for {len(histories)} histories")
     return out
 
 
@@ -331,9 +326,7 @@ def _left_pad(seqs: Sequence[Sequence[int]], pad_id: int, device: Any) -> tuple[
     return ids, mask
 
 
-def _prepare(
-    backbone: Any, injector: Injector, prompts: Sequence[str], extras: Sequence, batch: int
-) -> tuple:
+def _prepare(backbone: Any, injector: Injector, prompts: Sequence, extras: Sequence, batch: int) -> tuple:
     """Checks shared by scoring and generation; prompt ids, ablated extras, model, tokenizer, device."""
     if len(prompts) != len(extras) or batch < 1:
         raise ValueError(f"{len(prompts)} prompts and {len(extras)} extras; batch_size {batch} (must be ≥ 1)")
@@ -413,25 +406,20 @@ def generate_injected(
     """
     if num_beams < 1 or not 1 <= num_return_sequences <= num_beams:
         raise ValueError(
-            f"need 1 ≤ num_return_sequences ≤ num_beams, got {num_return_sequences} and {num_beams}"
+            f"need 1 ≤ num_return_sequences ≤ num_beams, got {num_return_sequences}, {num_beams}"
         )
     if constraint is not None and len(constraint) == 0:
         raise ValueError("the title constraint is empty (no titles)")
     prompt_ids, extras, model, tok, device = _prepare(backbone, injector, prompts, extras_list, batch_size)
     stops = [s for s in stop if s]
-    options: dict[str, Any] = {
-        "do_sample": False,
-        "num_beams": num_beams,
-        "num_return_sequences": num_return_sequences,
-        "pad_token_id": tok.pad_token_id,
-        "max_new_tokens": max_new_tokens,
-        "eos_token_id": tok.eos_token_id,
-        "suppress_tokens": list(injector.token_ids),
-        # a checkpoint's sampling knobs would neither apply nor stay quiet under do_sample=False
-        "temperature": None,
-        "top_p": None,
-        "top_k": None,
-    }
+    options: dict[str, Any] = dict(
+        do_sample=False, num_beams=num_beams, num_return_sequences=num_return_sequences
+    )
+    options.update(
+        pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, max_new_tokens=max_new_tokens
+    )
+    # a checkpoint's sampling knobs would neither apply nor stay quiet under do_sample=False
+    options.update(temperature=None, top_p=None, top_k=None, suppress_tokens=list(injector.token_ids))
     if constraint is not None:
         options.update(max_new_tokens=max(max_new_tokens, constraint.max_len), eos_token_id=constraint.eos_id)
         options["prefix_allowed_tokens_fn"] = _trie_fn(constraint, 0)

@@ -286,7 +286,12 @@ def _detach_lora(peft_model: Any, base: Any, grads: set[int], was_training: bool
 
 
 def _save_weights(bundle: _Bundle, directory: Path) -> None:
-    bundle.lm.save_pretrained(str(directory))
+    # After new tokens are added, peft would save the full embedding and output matrices with every
+    # adapter (~226 MB for SmolLM2). Their rows are rebuilt deterministically when the tokens are
+    # added again, so only save them when they are trained (modules_to_save).
+    cfg = next(iter(bundle.lm.peft_config.values()))
+    trained = set(cfg.modules_to_save or ()) & {"embed_tokens", "lm_head"}
+    bundle.lm.save_pretrained(str(directory), save_embedding_layers=bool(trained))
     if len(bundle.extra):  # copies: safetensors refuses shared storage, and they must be on CPU anyway
         state = {k: v.detach().to("cpu", copy=True) for k, v in bundle.extra.state_dict().items()}
         save_file(state, str(directory / EXTRA_MODULES_FILE))

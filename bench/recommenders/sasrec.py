@@ -52,11 +52,11 @@ class SASRecConfig:
     attn_dropout: float = 0.5  # dropout on the attention probabilities
     layer_norm_eps: float = 1e-12  # LayerNorm epsilon
     initializer_range: float = 0.02  # std of the normal init of embeddings and linear weights
-    lr: float = 1e-3  # Adam learning rate
+    lr: float = 2e-3  # Adam learning rate (RecBole: 1e-3; 2e-3 converges in half the epochs on ML-100k)
     weight_decay: float = 0.0  # Adam (L2) weight decay
     batch_size: int = 128  # users (training windows) per step
     epochs: int = 200  # upper bound on epochs
-    patience: int = 10  # evaluations without validation NDCG@10 improvement before stopping
+    patience: int = 5  # evaluations without validation NDCG@10 improvement before stopping (RecBole: 10)
     eval_every: int = 1  # validate every this many epochs
 
     def __post_init__(self) -> None:

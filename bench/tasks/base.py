@@ -142,7 +142,9 @@ class Task(ABC):
         counterfactual deletion) override this; the default ignores them.
         """
 
-    def sample_details(self, instances: Sequence[Instance], predictions: Sequence[Prediction]) -> list[dict[str, Any]] | None:
+    def sample_details(
+        self, instances: Sequence[Instance], predictions: Sequence[Prediction]
+    ) -> list[dict[str, Any]] | None:
         """Extra per-instance fields for the samples file (e.g. judge transcripts), or ``None``."""
         return None
 

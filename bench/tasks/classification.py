@@ -34,6 +34,7 @@ class InterestClassification(Task):
         "history_len": 9,  # items of history shown to the explainer (and scored by f)
         "pos_top": 0.2,  # positives come from f's top 20 % of unseen items
         "neg_bottom": 0.5,  # negatives come from f's bottom 50 % of unseen items
+        "pairs_per_user": 1,  # (positive, negative) pairs per user context (RecExplainer: 1)
     }
 
     def metrics(self) -> list[MetricSpec]:
@@ -58,22 +59,24 @@ class InterestClassification(Task):
             m = len(ranked)
             n_pos = max(1, int(m * pos_top))
             n_neg = max(1, int(m * neg_bottom))
-            pos_rank = int(inp.rng.integers(0, n_pos))
-            neg_rank = int(inp.rng.integers(m - n_neg, m))
-            pair = [(1, pos_rank), (0, neg_rank)]
-            for j, (label, r) in enumerate(pair):
-                item = int(ranked[r])
-                out.append(
-                    Instance(
-                        instance_id=self.instance_id(inp, c) + f"/{'pos' if label else 'neg'}",
-                        task=self.name,
-                        user=c.user,
-                        history=c.history,
-                        candidates=(item,),
-                        label=label,
-                        meta={"target_rank": r, "n_unseen": m, "target_score": float(row[item]), "pair": j},
+            n_pairs = int(self.params["pairs_per_user"])
+            pos_ranks = inp.rng.choice(n_pos, size=min(n_pairs, n_pos), replace=False)
+            neg_ranks = m - n_neg + inp.rng.choice(n_neg, size=min(n_pairs, n_neg), replace=False)
+            for p_idx, (pos_rank, neg_rank) in enumerate(zip(pos_ranks, neg_ranks)):
+                for label, r in ((1, int(pos_rank)), (0, int(neg_rank))):
+                    item = int(ranked[r])
+                    suffix = ("pos" if label else "neg") + (f"{p_idx}" if p_idx else "")
+                    out.append(
+                        Instance(
+                            instance_id=self.instance_id(inp, c) + f"/{suffix}",
+                            task=self.name,
+                            user=c.user,
+                            history=c.history,
+                            candidates=(item,),
+                            label=label,
+                            meta={"target_rank": r, "n_unseen": m, "target_score": float(row[item]), "pair": p_idx},
+                        )
                     )
-                )
         return out
 
     def score(

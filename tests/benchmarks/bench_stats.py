@@ -148,9 +148,11 @@ def main() -> None:
         write_section(
             f"""
 `python tests/benchmarks/bench_stats.py` computes the full statistics of a synthetic board of
-{shape}: per task a 95 % percentile-bootstrap CI for each of the {args.explainers} explainers
+{shape}:
+per task a 95 % percentile-bootstrap CI for each of the {args.explainers} explainers
 (`bench.stats.bootstrap_ci_many`) and all {npairs} pairwise sign-flip randomization tests with Holm
-correction (`bench.stats.compare_all_pairs`), timed both per task and as one board-level pass. Half the tasks have graded scores in [0, 1], half 0/1.
+correction (`bench.stats.compare_all_pairs`), timed both per task and as one board-level pass.
+Half the tasks have graded scores in [0, 1], half 0/1.
 
 | path | wall, best of {args.repeats} | wall, median | CPU (all threads), best |
 |---|---|---|---|
@@ -170,7 +172,13 @@ the {npairs} pair statistics is a column difference `s · x_a - s · x_b = s · 
 matmul over {args.explainers} columns instead of {npairs}, so float32 is not needed. Drawing the bootstrap
 counts (R × n random indices plus a `bincount`) is the dominant cost; the whole-board path draws them
 once for all tasks with the same n (same numbers as per task, since the matrices do not depend on
-the task). Chunks of at most 2^18 random numbers keep the working set near 6 MB (cache-friendly `bincount`).
+the task). Chunks of at most 2^21 random numbers keep memory near 35 MB; the `bincount` tallies
+2^16 indices at a time so it stays in cache. BLAS is held to one thread during resampling
+(`threadpoolctl`): the skinny matmuls gain little from a second thread, and its spinning workers
+slowed the single-threaded random draws 1.5-2x on this 2-core machine.
+
+The wall times depend heavily on what else runs on the machine: the CPU column (summed over
+threads) is the better guide to the cost on an idle machine.
 
 For scale: ranx 0.3.21's `compare` (Fisher randomization test) takes about 9 minutes for
 20 systems × 5 000 queries × 2 metrics at 1 000 permutations.
