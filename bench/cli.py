@@ -140,6 +140,16 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_judge_check(args: argparse.Namespace) -> int:
+    from bench.judge.check import format_report, run_judge_check
+
+    result = run_judge_check(
+        args.judge, model=args.model, api_key_env=args.api_key_env, device=args.device, mode=args.mode
+    )
+    sys.stdout.write(format_report(result) + "\n")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from bench.io import read_json
     from bench.report import render_leaderboard
@@ -227,6 +237,28 @@ def build_parser() -> argparse.ArgumentParser:
     mf = msub.add_parser("fetch", help="download and cache a named backbone (smollm2-135m)")
     mf.add_argument("name", help="backbone alias (smollm2-135m)")
     mf.set_defaults(func=cmd_models)
+
+    jc = sub.add_parser("judge-check", help="agreement of a judge with the shipped graded explanations")
+    jc.add_argument(
+        "--judge",
+        default="smollm2-135m",
+        help="a backbone spec, or an OpenAI-compatible base URL (http://host:port/v1)",
+    )
+    jc.add_argument("--model", help="model name for an HTTP judge")
+    jc.add_argument("--api-key-env", help="environment variable holding the HTTP judge's API key")
+    jc.add_argument(
+        "--mode",
+        choices=["loglik", "generate"],
+        default="loglik",
+        help="local judges: pick the grade by log-likelihood or generate it",
+    )
+    jc.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    jc.add_argument(
+        "--record",
+        action="store_true",
+        help="store the figures in tasks/judge_check/agreement.json for the board",
+    )
+    jc.set_defaults(func=cmd_judge_check)
 
     rep = sub.add_parser("report", help="render one leaderboard from one or more run directories")
     rep.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")

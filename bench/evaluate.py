@@ -245,6 +245,7 @@ def finish_run(state: RunState, *, started: float) -> dict[str, Any]:
     t0 = time.perf_counter()
     vectors: dict[str, dict[str, dict[str, np.ndarray]]] = {}
     ratios: dict[str, dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]] = {}
+    explained: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for task in state.tasks.values():
         task.bind(
             target=state.target,
@@ -262,6 +263,8 @@ def finish_run(state: RunState, *, started: float) -> dict[str, Any]:
             parts = task.ratio_parts(insts, preds)
             rows = sample_rows(task, insts, preds, scores, state.dataset.user_ids, parts)
             write_jsonl(state.out / "samples" / label / f"{task_name}.jsonl", rows)
+            if task.uses_explanations:
+                explained.setdefault(task_name, {})[label] = rows
             for metric, vec in scores.items():
                 vectors.setdefault(task_name, {}).setdefault(metric, {})[label] = np.asarray(
                     vec, dtype=np.float64
@@ -315,6 +318,8 @@ def finish_run(state: RunState, *, started: float) -> dict[str, Any]:
         "claims": claims,
         "tolerances": dict(cfg["tolerances"]),
     }
+    if explained:
+        out["explanations"] = explanation_examples(state, explained)
     decoding = {
         label: info["decoding"] for label, info in state.explainer_info.items() if info.get("decoding")
     }
@@ -327,6 +332,64 @@ def finish_run(state: RunState, *, started: float) -> dict[str, Any]:
     _render(out, manifest, state)
     write_json(state.out / "results.json", out)  # last: its presence marks a finished run
     return out
+
+
+def explanation_examples(
+    state: RunState, explained: Mapping[str, Mapping[str, list[dict[str, Any]]]], *, k: int = 3
+) -> dict:
+    """A few explanations per explainer for the board: the same ``k`` instances for every explainer
+    (chosen by the seed), with the item, the target's decision, the judge's grade and the
+    counterfactual figure — people judge explanations by reading them."""
+    assert state.dataset is not None
+    titles = state.dataset.titles
+    out: dict[str, Any] = {}
+    for task_name, per_expl in explained.items():
+        task = state.tasks[task_name]
+        insts = state.instances[task_name]["align_test"]
+        seq = np.random.SeedSequence([int(state.suite.raw["seed"]), zlib.crc32(task_name.encode())])
+        picks = sorted(
+            int(i)
+            for i in np.random.default_rng(seq).choice(len(insts), size=min(k, len(insts)), replace=False)
+        )
+        examples = []
+        for i in picks:
+            inst = insts[i]
+            entry: dict[str, Any] = {
+                "instance_id": inst.instance_id,
+                "user_id": state.dataset.user_ids[inst.user],
+                "history": [titles[h] for h in inst.history],
+                "item": titles[inst.candidates[0]] if inst.candidates else "",
+                "decision": "like" if int(inst.label) == 1 else "dislike",
+                "explanations": {},
+            }
+            for label, rows in per_expl.items():
+                row = rows[i]
+                entry["explanations"][label] = {
+                    "text": row["prediction"],
+                    "grade": row.get("grade_used", row["scores"].get("rubric")),
+                    "cf_fidelity": row["scores"].get("cf_fidelity"),
+                    "decision_correct": row["scores"].get("decision_correct"),
+                    "cited_titles": row.get("cited_titles", []),
+                }
+            examples.append(entry)
+        judge_id = task.protocol().get("judge_id")
+        out[task_name] = {
+            "judge": {"id": judge_id, "agreement": judge_agreement(judge_id)},
+            "examples": examples,
+        }
+    return out
+
+
+def judge_agreement(judge_id: str | None) -> dict | None:
+    """The judge's agreement with the shipped graded set, from ``tasks/judge_check/agreement.json``
+    (written by ``recxbench judge-check --record``), or ``None`` when the judge was never checked."""
+    from bench.io import read_json
+    from bench.resources import tasks_dir
+
+    path = tasks_dir() / "judge_check" / "agreement.json"
+    if not judge_id or not path.exists():
+        return None
+    return read_json(path).get(judge_id)
 
 
 def _render(results: dict, manifest: dict, state: RunState) -> None:

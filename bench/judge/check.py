@@ -211,3 +211,25 @@ def format_report(result: Mapping[str, Any]) -> str:
         f"| {k} | " + " | ".join(str(c) for c in row) + " |" for k, row in enumerate(result["confusion"])
     ]
     return "\n".join(lines) + "\n"
+
+
+def record_agreement(result: Mapping[str, Any], path: Path | None = None) -> Path:
+    """Store a check's headline figures under the judge's id in ``tasks/judge_check/agreement.json``,
+    where the leaderboard looks them up (so every board graded by this judge shows them)."""
+    import datetime as _dt
+
+    from bench.io import read_json, write_json
+
+    path = Path(path) if path is not None else default_path().parent / "agreement.json"
+    data = read_json(path) if path.exists() else {}
+    data[str(result["judge"])] = {
+        "accuracy": result["accuracy"],
+        "kappa": result["kappa"],
+        "weighted_kappa": result["kappa_quadratic"],
+        "spearman": result["spearman"],
+        "n": result["n"],
+        "graded_set": Path(str(result.get("graded_set") or default_path())).name,
+        "date": _dt.date.today().isoformat(),
+    }
+    write_json(path, data)
+    return path

@@ -74,7 +74,12 @@ class InterestClassification(Task):
                             history=c.history,
                             candidates=(item,),
                             label=label,
-                            meta={"target_rank": r, "n_unseen": m, "target_score": float(row[item]), "pair": p_idx},
+                            meta={
+                                "target_rank": r,
+                                "n_unseen": m,
+                                "target_score": float(row[item]),
+                                "pair": p_idx,
+                            },
                         )
                     )
         return out

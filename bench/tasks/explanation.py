@@ -64,6 +64,7 @@ class _Eval:
 class ExplanationRubric(Task):
     kind = "explanation_rubric"
     output = "free-text explanation of the target's like/dislike decision (explain())"
+    uses_explanations = True
     defaults = {
         "history_len": 9,  # items of history shown to the explainer (and scored by f)
         "pos_top": 0.2,  # likes come from f's top 20 % of unseen items
