@@ -3,6 +3,9 @@
 Five explainers (one not applicable to one task, one whose *name* is hostile HTML), three tasks
 (one with a lower-is-better metric), comparisons for every pair on each main metric (from which
 the rank groups are derived the way the stats layer does), and claims of all three verdicts.
+:func:`make_explained_results` adds an ``explanation_rubric`` task with its ``explanations`` block
+(judge, agreement, examples with a hostile explanation text); ``agreement=None`` gives the
+never-checked judge.
 """
 
 from __future__ import annotations
@@ -248,3 +251,157 @@ def incomparable_pair() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     b = copy.deepcopy(b)
     b["tasks"]["item_ranking"]["config_sha256"] = "0" * 64
     return [a, b], [make_manifest(), make_manifest(seed=1)]
+
+
+# ----------------------------------------------------------------------------------- explanations
+
+EXPLANATION_TASK = "explanation_rubric"
+JUDGE_ID = "local:smollm2-135m/loglik"
+#: An explanation text that would run script (or retitle the page) if a renderer forgot to escape it.
+HOSTILE_EXPLANATION = (
+    "Like: you loved <script>alert(1)</script> and "
+    "<img src=x onerror=\"document.title='PWNED'\"> Hidden Vendetta 2 & co."
+)
+#: The agreement the shipped smollm2 judge really has: κ = 0, so the board must caution.
+LOW_AGREEMENT = {
+    "accuracy": 0.25,
+    "kappa": 0.0,
+    "weighted_kappa": 0.036,
+    "spearman": 0.093,
+    "n": 24,
+    "graded_set": "ml-100k.jsonl",
+    "date": "2026-11-23",
+}
+#: explainer -> shares of grades 0..3 (explainers not listed give no explanations: n/a).
+GRADE_SHARES: dict[str, tuple[float, float, float, float]] = {
+    "recexplainer-h": (0.125, 0.25, 0.375, 0.25),
+    HOSTILE_NAME: (0.25, 0.375, 0.25, 0.125),
+    "random": (0.5, 0.375, 0.125, 0.0),
+}
+EXPLANATION_METRICS = [
+    ("rubric", True, False, "judge's rubric grade 0-3"),
+    *((f"rubric_eq_{k}", k >= 2, True, f"descriptive: share of explanations graded {k}") for k in range(4)),
+    ("judge_parse_failure", False, True, "judge reply held no readable grade (graded 0)"),
+    ("cf_fidelity", True, False, "deleting the cited history items moves the item toward f's decision"),
+    ("cites_items", True, True, "explanation names >= 1 history item"),
+    ("cited_hallucination", False, False, "share of cited titles not in the shown history"),
+    ("decision_correct", True, True, "decision stated at the start equals f's"),
+    ("length_words", False, False, "descriptive: words in the explanation"),
+]
+LONG_EXPLANATION = (
+    "Like. The history leans heavily on slow-burning thrillers with a convoy or a chase at their "
+    "centre: Hidden Vendetta 2, Night Convoy and The Long Road all share the same premise of a small "
+    "crew moving something dangerous across hostile country, and the user rated every one of them "
+    "highly. Secret Convoy 4 continues that series directly, keeps the same lead and the same "
+    "director, and the target model places sequels of already-liked series near the top of this "
+    "user's ranking. The one comedy in the history (Summer Camp) is the exception rather than the "
+    "rule, so it should not pull the decision the other way.\n\nIn short: same series, same genre."
+)
+
+
+def _explanations_block(agreement: dict[str, Any] | None) -> dict[str, Any]:
+    history = ["Hidden Vendetta 2", "Night Convoy", "Heat & Dust <b>(1983)</b>", "Summer Camp"]
+
+    def expl(text: str, grade: int | None, cf: float | None, ok: float | None, cited: list[str]) -> dict:
+        return {
+            "text": text,
+            "grade": grade,
+            "cf_fidelity": cf,
+            "decision_correct": ok,
+            "cited_titles": cited,
+        }
+
+    examples = [
+        {
+            "instance_id": "explanation_rubric/31/0",
+            "user_id": "31",
+            "history": history,
+            "item": "Secret Convoy 4",
+            "decision": "like",
+            "explanations": {
+                "recexplainer-h": expl(HOSTILE_EXPLANATION, 1, 0.083, 1.0, ["Hidden Vendetta 2"]),
+                HOSTILE_NAME: expl(LONG_EXPLANATION, 3, 0.214, 1.0, ["Hidden Vendetta 2", "Night Convoy"]),
+                "random": expl("Dislike. Nothing in common.", 0, 0.0, 0.0, []),
+            },
+        },
+        {
+            "instance_id": "explanation_rubric/77/1",
+            "user_id": "77",
+            "history": history[::-1],
+            "item": "Summer Camp 3 & <i>Friends</i>",
+            "decision": "dislike",
+            "explanations": {
+                "recexplainer-h": expl("Dislike: the user avoids comedies.", 2, -0.012, 1.0, []),
+                HOSTILE_NAME: expl("Dislike, because of Night Convoy.", 2, 0.05, 1.0, ["Night Convoy"]),
+                "random": expl("", None, None, None, []),
+            },
+        },
+    ]
+    return {EXPLANATION_TASK: {"judge": {"id": JUDGE_ID, "agreement": agreement}, "examples": examples}}
+
+
+def make_explained_results(
+    *, agreement: dict[str, Any] | None = LOW_AGREEMENT, **kwargs: Any
+) -> dict[str, Any]:
+    """:func:`make_results` plus the ``explanation_rubric`` task and its ``explanations`` block."""
+    results = make_results(**kwargs)
+    means = {n: round(sum(k * p for k, p in enumerate(shares)), 4) for n, shares in GRADE_SHARES.items()}
+    significant: set[frozenset[str]] = set()
+    for a, b in itertools.combinations(means, 2):
+        diff = round(means[a] - means[b], 4)
+        p = _p(diff / 3)
+        if p < 0.05:
+            significant.add(frozenset((a, b)))
+        results["comparisons"].append(
+            {
+                "task": EXPLANATION_TASK,
+                "metric": "rubric",
+                "a": a,
+                "b": b,
+                "diff": diff,
+                "test": "paired_randomization",
+                "p_value": round(p / 4, 6),
+                "p_adjusted": p,
+                "significant": p < 0.05,
+            }
+        )
+    groups = _groups(means, significant)
+    for name, shares in GRADE_SHARES.items():
+        values = {
+            "rubric": means[name],
+            **{f"rubric_eq_{k}": share for k, share in enumerate(shares)},
+            "judge_parse_failure": 0.0,
+            "cf_fidelity": round(0.02 + 0.05 * means[name], 4),
+            "cites_items": round(1 - shares[0], 4),
+            "cited_hallucination": round(0.1 * shares[1], 4),
+            "decision_correct": round(1 - shares[0], 4),
+            "length_words": 40.0 + 10 * means[name],
+        }
+        for metric, v in values.items():
+            h = _half(min(v, 1.0)) * (3 if metric == "rubric" else 1)
+            results["results"].append(
+                {
+                    "explainer": name,
+                    "access": EXPLAINERS[name][0],
+                    "task": EXPLANATION_TASK,
+                    "metric": metric,
+                    "value": v,
+                    "ci_low": round(v - h, 4),
+                    "ci_high": round(v + h, 4),
+                    "n": 200,
+                    "group": groups[name],
+                }
+            )
+    results["tasks"][EXPLANATION_TASK] = {
+        "main_metric": "rubric",
+        "version": 1,
+        "description": "Explain the target's like/dislike decision; a judge grades it 0-3.",
+        "config_sha256": "e" * 64,
+        "metrics": [
+            {"name": n, "higher_is_better": hib, "binary": binary, "description": d}
+            for n, hib, binary, d in EXPLANATION_METRICS
+        ],
+    }
+    results["protocol"]["tasks"][EXPLANATION_TASK] = {"judge_id": JUDGE_ID, "max_users": 100}
+    results["explanations"] = _explanations_block(agreement)
+    return results

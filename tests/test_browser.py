@@ -14,7 +14,16 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from report_fixtures import HOSTILE_DATASET, HOSTILE_NAME, NA_EXPLAINER, make_manifest, make_results
+from report_fixtures import (
+    EXPLANATION_TASK,
+    HOSTILE_DATASET,
+    HOSTILE_EXPLANATION,
+    HOSTILE_NAME,
+    NA_EXPLAINER,
+    make_explained_results,
+    make_manifest,
+    make_results,
+)
 
 from bench.report import render_leaderboard
 
@@ -61,8 +70,12 @@ def _chromium(tmp_path: Path, url: str, *extra: str) -> subprocess.CompletedProc
     return proc
 
 
+_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
+
+
 class _Dom(HTMLParser):
-    """Collects the title, element counts, and per table the header attributes and row names."""
+    """Collects the title, element counts, per table the header attributes and row names, and the
+    text of every explanation block (``.expl-text``)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -73,6 +86,8 @@ class _Dom(HTMLParser):
         self.has_js_class = False
         self._table: str | None = None
         self._in_title = False
+        self.explanations: list[str] = []
+        self._expl_depth = 0  # open elements inside the current .expl-text block
 
     def handle_starttag(self, tag, attrs):
         d = dict(attrs)
@@ -81,6 +96,11 @@ class _Dom(HTMLParser):
             self.has_js_class = True
         if tag == "title":
             self._in_title = True
+        if self._expl_depth and tag not in _VOID:
+            self._expl_depth += 1
+        elif "expl-text" in (d.get("class") or "").split():
+            self.explanations.append("")
+            self._expl_depth = 1
         if tag == "table":
             self._table = d.get("id")
             self.rows[self._table] = []
@@ -94,16 +114,20 @@ class _Dom(HTMLParser):
     def handle_endtag(self, tag):
         if tag == "title":
             self._in_title = False
+        if self._expl_depth and tag not in _VOID:
+            self._expl_depth -= 1
         if tag == "table":
             self._table = None
 
     def handle_data(self, data):
         if self._in_title:
             self.title += data
+        if self._expl_depth:
+            self.explanations[-1] += data
 
 
-def _render(tmp_path: Path) -> Path:
-    return render_leaderboard(make_results(), make_manifest(), out_dir=tmp_path / "site")
+def _render(tmp_path: Path, results: dict | None = None) -> Path:
+    return render_leaderboard(results or make_results(), make_manifest(), out_dir=tmp_path / "site")
 
 
 def _dump(tmp_path: Path, page: Path, fragment: str = "") -> tuple[str, _Dom]:
@@ -128,6 +152,17 @@ def test_page_renders_tables_and_hostile_text_stays_text(tmp_path):
     assert dom.counts.get("svg", 0) == 3
     buttons = dom.counts.get("button", 0)
     assert buttons == sum(len(h) for h in dom.headers.values())  # every header became a sort button
+
+
+@needs_browser
+def test_explanation_examples_render_as_text(tmp_path):
+    page = _render(tmp_path, make_explained_results())
+    text, dom = _dump(tmp_path, page, f"#{EXPLANATION_TASK}-example-1")
+    assert HOSTILE_EXPLANATION in dom.explanations  # the hostile explanation is a block of plain text
+    assert len(dom.explanations) == 6  # 2 examples × 3 explainers
+    assert dom.counts.get("img", 0) == 0 and dom.counts.get("script", 0) == 1  # nothing it holds ran
+    assert "PWNED" not in dom.title.replace(HOSTILE_DATASET, "")
+    assert dom.counts.get("details", 0) >= 2  # the long explanation and the metric definitions
 
 
 @needs_browser
@@ -164,7 +199,7 @@ def test_fragment_sorts_table(tmp_path, fragment, table, expected):
 
 @needs_browser
 def test_screenshot(tmp_path):
-    page = _render(tmp_path)
+    page = _render(tmp_path, make_explained_results())
     shot = tmp_path / "leaderboard.png"
     _chromium(tmp_path, page.as_uri(), f"--screenshot={shot}", "--window-size=1400,2000")
     data = shot.read_bytes()

@@ -12,10 +12,15 @@ from pathlib import Path
 
 import pytest
 from report_fixtures import (
+    EXPLANATION_TASK,
     HOSTILE_DATASET,
+    HOSTILE_EXPLANATION,
     HOSTILE_NAME,
+    JUDGE_ID,
+    LOW_AGREEMENT,
     NA_EXPLAINER,
     incomparable_pair,
+    make_explained_results,
     make_manifest,
     make_results,
     make_run_pair,
@@ -36,6 +41,7 @@ from bench.report import (
     write_latex,
     write_markdown,
 )
+from bench.report.explain import CAUTION, explanation_view, explanation_views
 from bench.report.writers import atomic_write_text
 
 SCRIPT = "<script>alert(1)</script>"
@@ -426,3 +432,139 @@ def test_minimal_results_render(tmp_path):
     assert table.rows[1].cells[-1].text == "n/a"  # and no p-values
     assert task_table(results, "next_item").rows[-1].cells[2].text == "n/a"  # NaN shown as n/a
     assert "n/a" in markdown(results)
+
+
+# ----------------------------------------------------------------------------------- explanations
+
+NOT_CHECKED_HTML = "not checked; run <code>recxbench judge-check</code>"
+
+
+@pytest.fixture(scope="module")
+def explained_page(tmp_path_factory: pytest.TempPathFactory) -> str:
+    out = tmp_path_factory.mktemp("explained")
+    return render_leaderboard(make_explained_results(), make_manifest(), out_dir=out).read_text(
+        encoding="utf-8"
+    )
+
+
+def test_explanation_view_model():
+    view = explanation_view(make_explained_results(), EXPLANATION_TASK)
+    assert view.has_block and view.judge_id == JUDGE_ID and view.caution == CAUTION
+    values = {f.label: f.value for f in view.agreement}
+    assert values["Cohen's κ"] == "0.000" and values["Spearman ρ"] == "0.093"
+    assert values["n (graded explanations)"] == "24"
+    assert [b.explainer for b in view.bars] == ["recexplainer-h", HOSTILE_NAME, "random"]  # best first
+    assert set(view.bars_na) == {"target-oracle", NA_EXPLAINER}
+    for bar in view.bars:
+        assert [s.grade for s in bar.segments] == [0, 1, 2, 3]
+        assert sum(s.width for s in bar.segments) == pytest.approx(100, abs=0.05)
+    assert [s.text for s in view.bars[0].segments] == ["12 %", "25 %", "38 %", "25 %"]
+    first = view.examples[0].explanations
+    assert first[0].text == HOSTILE_EXPLANATION and first[0].grade == 1 and first[0].decision_text == "right"
+    assert first[1].preview and len(first[1].preview) < len(first[1].text)  # long text collapsed
+    empty = view.examples[1].explanations[-1]
+    assert empty.grade is None and empty.grade_text == empty.cf_text == empty.decision_text == "n/a"
+    good = make_explained_results(agreement={**LOW_AGREEMENT, "kappa": 0.61})
+    assert explanation_view(good, EXPLANATION_TASK).caution == ""
+    assert explanation_views(make_results()) == {}
+
+
+def test_html_explanation_sections(explained_page):
+    html = explained_page
+    order = [
+        'id="tasks-section"',
+        f'id="task-{EXPLANATION_TASK}-section"',
+        f'id="{EXPLANATION_TASK}-judge"',
+        f'id="{EXPLANATION_TASK}-grades"',
+        'id="plots-section"',
+        'id="claims-section"',
+        'id="examples-section"',
+        f'id="{EXPLANATION_TASK}-example-1"',
+        f'id="{EXPLANATION_TASK}-example-2"',
+        'id="provenance"',
+    ]
+    positions = [html.index(marker) for marker in order]
+    assert positions == sorted(positions)
+    nav = html[html.index('<nav class="toc"') : html.index("</nav>")]
+    for href in (f"#{EXPLANATION_TASK}-judge", f"#{EXPLANATION_TASK}-grades", "#examples-section"):
+        assert f'href="{href}"' in nav
+    assert JUDGE_ID in html
+    for figure in ("0.250", "0.036", "0.093", "Weighted κ", "Spearman ρ", "graded set ml-100k.jsonl"):
+        assert figure in html
+    assert CAUTION.replace("'", "&#39;") in html
+    for label in ("wrong decision", "insufficient / hallucinated", "acceptable", "satisfying"):
+        assert label in html
+    assert html.count('class="seg grade-') == 11  # 3 explainers × 4 grades, minus one 0 % share
+    assert 'style="width: 50.0%"' in html
+    assert "Secret Convoy 4" in html and "target: like" in html and "target: dislike" in html
+    assert '<details class="expl-text">' in html and "(empty explanation)" in html
+    assert "✓ decision right" in html and "✗ decision wrong" in html and "cf +0.083" in html
+    collector = _Collector()
+    collector.feed(html)
+    assert len(collector.ids) == len(set(collector.ids))
+
+
+def test_html_explanations_escaped(explained_page):
+    html = explained_page
+    assert HOSTILE_EXPLANATION not in html and SCRIPT not in html
+    assert "Like: you loved &lt;script&gt;alert(1)&lt;/script&gt; and &lt;img src=x onerror=" in html
+    assert "Heat &amp; Dust &lt;b&gt;(1983)&lt;/b&gt;" in html  # history titles too
+    assert "Summer Camp 3 &amp; &lt;i&gt;Friends&lt;/i&gt;" in html
+    assert "<img" not in html and "<b>" not in html and "<i>" not in html
+    collector = _Collector()
+    collector.feed(html)
+    assert [t for t, _ in collector.tags].count("script") == 1
+    assert not any(k.startswith("on") for _, attrs in collector.tags for k in attrs)
+
+
+def test_html_null_agreement_says_not_checked(tmp_path):
+    results = make_explained_results(agreement=None)
+    html = render_leaderboard(results, make_manifest(), out_dir=tmp_path).read_text(encoding="utf-8")
+    card = html[html.index(f'id="{EXPLANATION_TASK}-judge"') : html.index(f'id="{EXPLANATION_TASK}-grades"')]
+    assert NOT_CHECKED_HTML in card and JUDGE_ID in card
+    assert "Cohen" not in card and "Caution" not in card
+    md = (tmp_path / "leaderboard.md").read_text(encoding="utf-8")
+    assert f"Judge: {JUDGE_ID} — not checked; run `recxbench judge-check`" in md
+
+
+def test_markdown_explanations(tmp_path):
+    text = markdown(make_explained_results())
+    judge = next(line for line in text.splitlines() if line.startswith("Judge:"))
+    assert judge == (
+        f"Judge: {JUDGE_ID} — agreement with the reference grades: accuracy 0.250, Cohen's κ 0.000, "
+        "weighted κ 0.036, Spearman ρ 0.093 (n = 24)"
+    )
+    assert f"Caution: {CAUTION}." in text
+    heading = f"#### Grade distribution ({EXPLANATION_TASK.replace('_', chr(92) + '_')})"
+    grades = text[text.index(heading) :].splitlines()
+    row = next(line for line in grades if line.startswith("| recexplainer-h"))
+    assert "12 %" in row and "38 %" in row and "1.75" in row
+    assert "Secret Convoy 4" in text and "grade 1, cf fidelity +0.083, decision right" in text
+    examples = text[text.index("#### Examples") : text.index("Values: mean")]
+    hostile = next(line for line in examples.splitlines() if "- recexplainer-h (grade 1" in line)
+    assert "Like: you loved \\<script\\>alert(1)\\</script\\> and \\<img src=x" in hostile
+    assert not re.search(r"(?<!\\)<", examples)  # no raw HTML from explanations or titles
+    assert "(empty explanation)" in text
+    plain = markdown(make_results())
+    assert "Judge:" not in plain and "Grade distribution" not in plain and "Examples" not in plain
+
+
+def test_no_explanations_render_nothing(page):
+    _, html = page
+    for marker in ("examples-section", "-judge", "-grades", "Grade distribution", "judge-check"):
+        assert marker not in html
+
+
+def test_multiple_runs_with_explanations(tmp_path):
+    runs = [make_explained_results(seed=0), make_explained_results(seed=1, shift=0.01)]
+    runs[1]["explanations"][EXPLANATION_TASK]["judge"]["agreement"] = None
+    manifests = [make_manifest(seed=0), make_manifest(seed=1)]
+    html = render_leaderboard(runs, manifests, out_dir=tmp_path).read_text(encoding="utf-8")
+    for p in ("r1-", "r2-"):
+        for suffix in ("judge", "grades", "example-1"):
+            assert f'id="{p}{EXPLANATION_TASK}-{suffix}"' in html
+        assert f'id="{p}examples-section"' in html
+    assert html.count(NOT_CHECKED_HTML) == 1
+    collector = _Collector()
+    collector.feed(html)
+    assert len(collector.ids) == len(set(collector.ids))

@@ -5,9 +5,10 @@ their history, so any history can be scored (teacher instances, counterfactual d
 
     u(h) = mean_{j in h[-max_history:]} Q[j]        scores(h) = u(h) @ P.T
 
-Training uses full-softmax cross-entropy on (history prefix -> next item) pairs: every position
-``t >= 1`` of every train sequence gives the pair ``(s[:t], s[t])``; each epoch visits all pairs in
-a seeded random order. Softmax rather than BPR because it matches how the target is evaluated
+Training uses full-softmax cross-entropy on (history prefix -> next item) pairs: position ``t >= 1``
+of a train sequence gives the pair ``(s[:t], s[t])``. Only each user's last ``max_targets`` positions
+are used (like SASRec's last window: the recent past predicts the held-out items best, and it makes
+an epoch 2.5x cheaper on ML-100k); each epoch visits those pairs in a seeded random order. Softmax rather than BPR because it matches how the target is evaluated
 (full ranking) and needs no negative sampling.
 """
 
@@ -45,18 +46,21 @@ class MFConfig:
     """MF hyper-parameters (tuned on ML-100k)."""
 
     dim: int = 64  # factor dimension of P and Q
-    max_history: int = 50  # most recent history items averaged into the user vector (0 = all)
+    max_history: int = 50  # recent items averaged into the user vector (0 = all; on ML-100k 50 beats all)
+    max_targets: int = (
+        50  # train on each user's last N (prefix, next) pairs only (0 = all; 50: 2.5x faster, as good)
+    )
     init_std: float = 0.1  # std of the normal init of P and Q
-    lr: float = 1e-3  # Adam learning rate
+    lr: float = 2e-3  # Adam learning rate (with batch 512: as accurate as 1e-3/256, fewer optimiser steps)
     weight_decay: float = 0.0  # Adam (L2) weight decay
-    batch_size: int = 256  # (prefix, next item) pairs per step
+    batch_size: int = 512  # (prefix, next item) pairs per step
     epochs: int = 100  # upper bound on epochs
     patience: int = 5  # evaluations without validation NDCG@10 improvement before stopping
     eval_every: int = 1  # validate every this many epochs
 
     def __post_init__(self) -> None:
-        if self.dim < 1 or self.max_history < 0:
-            raise UserError("mf: dim must be >= 1 and max_history >= 0")
+        if self.dim < 1 or self.max_history < 0 or self.max_targets < 0:
+            raise UserError("mf: dim must be >= 1, max_history and max_targets >= 0")
 
 
 class _MFNet(nn.Module):
@@ -142,6 +146,9 @@ class MF(TorchTarget):
         rows = np.repeat(np.arange(len(train)), np.maximum(lengths - 1, 0))
         t = np.concatenate([np.arange(1, n) for n in lengths]) if len(train) else np.zeros(0, np.int64)
         t = t.astype(np.int64)
+        if cfg.max_targets:
+            keep = t >= np.repeat(lengths - cfg.max_targets, np.maximum(lengths - 1, 0))
+            rows, t = rows[keep], t[keep]
         if len(t) == 0:
             raise UserError("mf: no user has two or more train items; nothing to train on")
         ends = seq_start[rows] + t

@@ -6,7 +6,9 @@ all items. Training follows the original paper: each user contributes one left-p
 last ``max_len + 1`` train items) and the loss is taken at every non-padding position, so a single
 forward pass trains every prefix of that window.
 
-Internally item ``i`` is embedding row ``i + 1``; row 0 is padding (kept at zero).
+Internally item ``i`` is embedding row ``i + 1``; row 0 is padding (kept at zero). Unlike RecBole
+(right padding), sequences are left-padded as in the original SASRec, so the most recent item always
+sits at the last position and the user vector is simply the last position's output.
 """
 
 from __future__ import annotations

@@ -120,8 +120,10 @@ def provenance(manifest: Mapping[str, Any], *, id_prefix: str = "") -> Card:
         )
         tables.append(Table(id=f"{id_prefix}packages", title="Packages", columns=cols, rows=rows))
     stages = {k: m.num(v) for k, v in (manifest.get("stages") or {}).items()}
+    # the runner records the wall time of the whole run as "total"; stages only sum to about it
+    wall = stages.pop("total", None)
     if stages:
-        total = sum(v for v in stages.values() if v is not None)
+        total = wall if wall else sum(v for v in stages.values() if v is not None)
         cols = (
             Column("stage", "Stage", numeric=False),
             Column("seconds", "Seconds"),

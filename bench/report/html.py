@@ -25,6 +25,7 @@ from markupsafe import Markup
 from bench import __version__
 from bench.errors import UserError
 from bench.report import _model as m
+from bench.report.explain import explanation_views
 from bench.report.plots import diff_to_best_svg
 from bench.report.tables import (
     claims_table,
@@ -157,6 +158,7 @@ def _run_view(
     run: Mapping[str, Any], manifest: Mapping[str, Any], *, prefix: str, label: str, ci_style: str
 ) -> dict[str, Any]:
     tasks = []
+    explain = explanation_views(run, id_prefix=prefix)
     for table in task_tables(run, ci_style=ci_style, id_prefix=prefix):
         task = table.title
         view = task_view(run, task)
@@ -170,6 +172,7 @@ def _run_view(
                 "metrics": m.metric_specs(run, task),
                 "not_applicable": list(view.not_applicable),
                 "svg": Markup(svg),  # our own plot; matplotlib escaped every label
+                "explain": explain.get(task),
             }
         )
     correction = str(run.get("correction", "none")).lower()
@@ -186,6 +189,7 @@ def _run_view(
         "target": target_card(run, id_prefix=prefix),
         "protocol": protocol_card(run),
         "claims": claims_table(run, id_prefix=prefix),
+        "explained": [v for v in explain.values() if v.has_block],
         "provenance": provenance(manifest, id_prefix=prefix),
     }
 
@@ -230,10 +234,16 @@ def leaderboard_html(
             (f"{v['prefix']}run", f"Run {i + 1}") for i, v in enumerate(views)
         ]
     else:
-        nav = [
-            (f"{s}-section", s.capitalize())
-            for s in ("summary", "tasks", "plots", "target", "protocol", "claims")
-        ]
+        nav = [(f"{s}-section", s.capitalize()) for s in ("summary", "tasks")]
+        explained = [t["explain"] for t in views[0]["tasks"] if t["explain"]]
+        for v in explained:
+            tag = f" · {v.task}" if len(explained) > 1 else ""
+            if v.has_block:
+                nav.append((f"{v.id}-judge", f"Judge{tag}"))
+            nav.append((f"{v.id}-grades", f"Grades{tag}"))
+        nav += [(f"{s}-section", s.capitalize()) for s in ("plots", "target", "protocol", "claims")]
+        if views[0]["explained"]:
+            nav.append(("examples-section", "Examples"))
     nav += [("provenance", "Provenance"), ("downloads", "Downloads")]
     script, script_hash = _script()
     page = {

@@ -18,6 +18,7 @@ from typing import Any
 from tabulate import tabulate
 
 from bench.report import _model as m
+from bench.report.explain import explanation_markdown, explanation_views
 from bench.report.tables import (
     Cell,
     Table,
@@ -152,6 +153,7 @@ def _markdown_run(results: Mapping[str, Any], *, level: int, ci_style: str) -> l
         "",
         f"{h} Tasks",
     ]
+    explained = explanation_views(results)
     for table in task_tables(results, ci_style=ci_style):
         main = m.main_metric(results, table.title)
         out += ["", f"{h}# {_md_escape(table.title)} (main metric: {_md_escape(main)})", ""]
@@ -159,6 +161,8 @@ def _markdown_run(results: Mapping[str, Any], *, level: int, ci_style: str) -> l
             out += [_md_escape(table.description), ""]
         out.append(markdown_table(table))
         out += [""] + [_md_escape(n) for n in table.notes]
+        if table.title in explained:
+            out += ["", *explanation_markdown(explained[table.title], level=level + 2)]
     out += [
         "",
         f"Values: mean ± half the CI width. {m.WORSE}: significantly worse than the best on the main metric "

@@ -204,7 +204,9 @@ class LmEvalRunner:
         return timing, scores, {"acc": acc, "arguments": args}
 
 
-def run_bench(backbone: Any, prompts: list[str], conts: list[list[str]], batch_size: int) -> tuple[dict[str, float], list[list[float]]]:
+def run_bench(
+    backbone: Any, prompts: list[str], conts: list[list[str]], batch_size: int
+) -> tuple[dict[str, float], list[list[float]]]:
     from bench.llm import score_continuations
 
     c0, t0 = time.process_time(), time.perf_counter()
@@ -212,7 +214,9 @@ def run_bench(backbone: Any, prompts: list[str], conts: list[list[str]], batch_s
     return {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}, out
 
 
-def token_agreement(lm: Any, backbone: Any, prompts: list[str], conts: list[list[str]]) -> tuple[int, int, list[str]]:
+def token_agreement(
+    lm: Any, backbone: Any, prompts: list[str], conts: list[list[str]]
+) -> tuple[int, int, list[str]]:
     """How many (prompt, answer) pairs lm-eval and bench.llm turn into the same (ctx, cont) ids."""
     from bench.llm.chat import encode_continuation, encode_prompt
 
@@ -253,7 +257,9 @@ def fmt_load(load: tuple[float, float, float]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default="smollm2-135m", help="smollm2-135m (default), tiny-random, or an HF model dir")
+    ap.add_argument(
+        "--model", default="smollm2-135m", help="smollm2-135m (default), tiny-random, or an HF model dir"
+    )
     ap.add_argument("--n", type=int, default=200, help="questions (default 200)")
     ap.add_argument("--choices", type=int, default=5)
     ap.add_argument("--history", type=int, default=9, help="watched titles per question")
@@ -292,7 +298,10 @@ def main() -> None:
     n_pairs = sum(len(c) for c in conts)
 
     backbone = load_backbone(
-        args.model, device="cpu", dtype="float32", titles=[t for t, _ in items] if args.model == "tiny-random" else None
+        args.model,
+        device="cpu",
+        dtype="float32",
+        titles=[t for t, _ in items] if args.model == "tiny-random" else None,
     )
     checkpoint = backbone.info["checkpoint"]
     lm_bs = [int(x) for x in args.lm_eval_batch_sizes.split(",") if x.strip()]
@@ -316,19 +325,27 @@ def main() -> None:
         bench_scores: list[list[float]] = []
         lm_scores: dict[int, dict[int, list[float]]] = {}
         lm_extra: dict[str, Any] = {}
+        # Strictly alternating: bench.llm, lm-eval(bs_1), bench.llm, lm-eval(bs_2), ... so both see
+        # the same (shifting) load; bench.llm is cheap, so it runs once before every lm-eval run.
         for rep in range(args.repeats):
-            gc.collect()
-            timing, bench_scores = run_bench(backbone, prompts, conts, args.batch_size)
-            bench_runs.append(timing)
-            print(f"[{rep + 1}/{args.repeats}] bench.llm bs={args.batch_size}: {timing['wall_s']:.2f} s wall, "
-                  f"{timing['cpu_s']:.2f} s CPU, load {os.getloadavg()[0]:.1f}", flush=True)
             for bs in lm_bs:
+                gc.collect()
+                timing, bench_scores = run_bench(backbone, prompts, conts, args.batch_size)
+                bench_runs.append(timing)
+                print(
+                    f"[{rep + 1}/{args.repeats}] bench.llm bs={args.batch_size}: {timing['wall_s']:.2f} s wall, "
+                    f"{timing['cpu_s']:.2f} s CPU, load {os.getloadavg()[0]:.1f}",
+                    flush=True,
+                )
                 gc.collect()
                 timing, lm_scores[bs], lm_extra = runner.run(bs)
                 lm_runs[bs].append(timing)
-                print(f"[{rep + 1}/{args.repeats}] lm-eval   bs={bs}: {timing['wall_s']:.2f} s wall "
-                      f"({timing['core_wall_s']:.2f} s in loglikelihood), {timing['cpu_s']:.2f} s CPU, "
-                      f"load {os.getloadavg()[0]:.1f}", flush=True)
+                print(
+                    f"[{rep + 1}/{args.repeats}] lm-eval   bs={bs}: {timing['wall_s']:.2f} s wall "
+                    f"({timing['core_wall_s']:.2f} s in loglikelihood), {timing['cpu_s']:.2f} s CPU, "
+                    f"load {os.getloadavg()[0]:.1f}",
+                    flush=True,
+                )
     load_after = os.getloadavg()
 
     # Arguments lm-eval built must be exactly ours.
@@ -341,9 +358,13 @@ def main() -> None:
         for bs, sc in lm_scores.items()
     }
     max_diff = max(diffs.values())
-    bench_acc = sum(
-        max(range(len(s)), key=s.__getitem__) == x["gold"] for s, x in zip(bench_scores, instances, strict=True)
-    ) / args.n
+    bench_acc = (
+        sum(
+            max(range(len(s)), key=s.__getitem__) == x["gold"]
+            for s, x in zip(bench_scores, instances, strict=True)
+        )
+        / args.n
+    )
     agree_argmax = sum(
         max(range(len(s)), key=s.__getitem__) == max(range(len(t)), key=t.__getitem__)
         for s, t in zip(bench_scores, (lm_scores[lm_bs[0]][i] for i in range(args.n)), strict=True)
@@ -362,15 +383,24 @@ def main() -> None:
     ratio_cpu = best_lm_cpu[top_bs] / best_bench_cpu
 
     print()
-    print(f"bench.llm : {ips_bench:.2f} inst/s (best {best_bench:.2f} s of {args.repeats})")
+    print(f"bench.llm : {ips_bench:.2f} inst/s (best {best_bench:.2f} s of {len(bench_runs)})")
     for bs in lm_bs:
-        print(f"lm-eval bs={bs}: {args.n / best_lm[bs]:.2f} inst/s (best {best_lm[bs]:.2f} s; "
-              f"{best_lm_core[bs]:.2f} s in loglikelihood)")
-    print(f"ratio (wall, best of each): {ratio:.2f}x   [loglikelihood only: {ratio_core:.2f}x, CPU time: {ratio_cpu:.2f}x]")
-    print(f"max |Δ loglik| over {n_pairs} pairs: {max_diff:.3g}  (per lm-eval batch size: "
-          + ", ".join(f"{bs}: {d:.3g}" for bs, d in diffs.items()) + ")")
-    print(f"lm-eval arguments identical: {args_match}; token ids identical: {same}/{total}; "
-          f"argmax agrees on {agree_argmax}/{args.n}; acc lm-eval {lm_extra['acc']:.3f}, bench.llm {bench_acc:.3f}")
+        print(
+            f"lm-eval bs={bs}: {args.n / best_lm[bs]:.2f} inst/s (best {best_lm[bs]:.2f} s; "
+            f"{best_lm_core[bs]:.2f} s in loglikelihood)"
+        )
+    print(
+        f"ratio (wall, best of each): {ratio:.2f}x   [loglikelihood only: {ratio_core:.2f}x, CPU time: {ratio_cpu:.2f}x]"
+    )
+    print(
+        f"max |Δ loglik| over {n_pairs} pairs: {max_diff:.3g}  (per lm-eval batch size: "
+        + ", ".join(f"{bs}: {d:.3g}" for bs, d in diffs.items())
+        + ")"
+    )
+    print(
+        f"lm-eval arguments identical: {args_match}; token ids identical: {same}/{total}; "
+        f"argmax agrees on {agree_argmax}/{args.n}; acc lm-eval {lm_extra['acc']:.3f}, bench.llm {bench_acc:.3f}"
+    )
     print(f"load average before {fmt_load(load_before)}, after {fmt_load(load_after)}")
 
     if args.no_write:
@@ -387,8 +417,9 @@ def main() -> None:
 questions ({args.choices} candidate MovieLens-100k titles each, after a history of {args.history} watched
 titles; seed {args.seed}; {n_pairs} (question, choice) pairs; prompts {min(prompt_tokens)}-{max(prompt_tokens)}
 tokens, mean {sum(prompt_tokens) / len(prompt_tokens):.0f}) with the same model ({args.model}, float32, CPU) through
-EleutherAI lm-evaluation-harness and through `bench.llm.score_continuations`, interleaved,
-{args.repeats} repetitions; best of the repetitions for each.
+EleutherAI lm-evaluation-harness and through `bench.llm.score_continuations`, strictly alternating
+(bench.llm before every lm-eval run: {len(bench_runs)} bench.llm runs, {args.repeats} lm-eval runs per batch
+size); best of the runs for each.
 
 | system | instances/s | wall, best | of which scoring | CPU (all threads), best |
 |---|---|---|---|---|
@@ -402,7 +433,10 @@ EleutherAI lm-evaluation-harness and through `bench.llm.score_continuations`, in
   Goal ~1e-4: {"met" if goal_diff else "**missed**"}. Both systems score the same token ids for
   {same}/{total} pairs, lm-eval's request arguments equal ours: {args_match}; the top-scored choice
   agrees on {agree_argmax}/{args.n} questions (accuracy against the genre-overlap "gold": lm-eval
-  {lm_extra['acc']:.3f}, bench.llm {bench_acc:.3f}).
+  {lm_extra["acc"]:.3f}, bench.llm {bench_acc:.3f}).
+
+All runs, wall seconds in order: bench.llm {", ".join(f"{r['wall_s']:.0f}" for r in bench_runs)};
+{"; ".join(f"lm-eval bs={bs} " + ", ".join(f"{r['wall_s']:.0f}" for r in runs) for bs, runs in lm_runs.items())}.
 
 Measured {dt.date.today().isoformat()} on {platform.machine()}, {os.cpu_count()} CPU cores, torch
 {torch.__version__} ({torch.get_num_threads()} threads), transformers {transformers.__version__}, Python
@@ -427,7 +461,7 @@ continuation would need no extra pass at all). lm-eval's own logits cache only h
 choice is a single token, which titles are not.
 """
     write_section(text)
-    print(f"wrote the '## {SECTION}' section of {DOC.relative_to(ROOT)}")
+    print(f"wrote the '## {SECTION}' section of {DOC}")
 
 
 if __name__ == "__main__":

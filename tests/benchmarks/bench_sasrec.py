@@ -118,7 +118,9 @@ def render(results: list[dict[str, Any]], split: Split, seed: int) -> str:
         "",
         "Wall time includes the per-epoch validation. CPU s is the process's CPU time (all threads); "
         "load avg is the machine's 1-minute load average when training started (the machine is shared, "
-        "so wall times above ~2 load are inflated).",
+        "so wall times above ~2 load are inflated). On a busy machine two OpenMP threads stall each other "
+        "(several times slower than one), so busy-machine figures are recorded with `--threads 1`; the "
+        "single-thread CPU time is then a conservative bound on the 2-thread wall time of an idle machine.",
         "",
         "Hyper-parameters (the library defaults):",
         "",
