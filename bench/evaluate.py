@@ -271,6 +271,8 @@ def finish_run(state: RunState, *, started: float) -> dict[str, Any]:
                 )
             for metric, pair in parts.items():
                 ratios.setdefault(task_name, {}).setdefault(metric, {})[label] = pair
+    state.stage_seconds["scoring"] = round(time.perf_counter() - t0, 3)  # includes any judge
+    t0 = time.perf_counter()
     access = {label: info["access"] for label, info in state.explainer_info.items()}
     cfg = state.suite.raw
     results, comparisons, index = compute_statistics(
