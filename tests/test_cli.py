@@ -33,7 +33,14 @@ def _results(run: Path) -> dict:
 
 
 def test_run_directory_contract(tiny_run: Path) -> None:
-    for name in ("manifest.json", "results.json", "leaderboard.html", "leaderboard.md", "results.csv", "results.tex"):
+    for name in (
+        "manifest.json",
+        "results.json",
+        "leaderboard.html",
+        "leaderboard.md",
+        "results.csv",
+        "results.tex",
+    ):
         assert (tiny_run / name).exists(), name
     res = _results(tiny_run)
     assert res["schema_version"] == 1
@@ -52,7 +59,15 @@ def test_run_directory_contract(tiny_run: Path) -> None:
     assert all(c["p_adjusted"] >= c["p_value"] - 1e-12 for c in res["comparisons"])
     assert {c["verdict"] for c in res["claims"]} == {"supported"}
     manifest = json.loads((tiny_run / "manifest.json").read_text())
-    for key in ("harness_version", "suite_sha256", "dataset_sha256", "target_checkpoint_sha256", "packages", "stages", "seed"):
+    for key in (
+        "harness_version",
+        "suite_sha256",
+        "dataset_sha256",
+        "target_checkpoint_sha256",
+        "packages",
+        "stages",
+        "seed",
+    ):
         assert key in manifest
 
 
@@ -80,7 +95,9 @@ def test_values_are_means_of_samples(tiny_run: Path) -> None:
         for x in rows[:20]:  # the per-sample scores follow from prediction and label
             assert set(x) >= {"instance_id", "user_id", "prediction", "label", "raw", "parse_ok", "scores"}
             if r["task"] == "item_ranking" and r["metric"] == "ndcg@5":
-                assert x["scores"]["ndcg@5"] == pytest.approx(M.graded_ndcg(x["prediction"], x["label"], gains="linear"))
+                assert x["scores"]["ndcg@5"] == pytest.approx(
+                    M.graded_ndcg(x["prediction"], x["label"], gains="linear")
+                )
             if r["task"] == "next_item_retrieval" and r["metric"] == "hr@5":
                 assert x["scores"]["hr@5"] == M.hit_at_k(x["prediction"], x["label"][0], k=5)
             if r["task"] == "interest_classification" and r["metric"] == "accuracy":
@@ -100,7 +117,9 @@ def test_rerun_is_identical_and_cached(tiny_run: Path, tmp_path: Path) -> None:
     assert elapsed < 60
 
 
-def test_compare_against_itself_and_regression(tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_compare_against_itself_and_regression(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     assert main(["compare", str(tiny_run), "--baseline", str(tiny_run)]) == 0
     assert "No regressions" in capsys.readouterr().out
     worse = tmp_path / "worse"
@@ -140,7 +159,9 @@ def test_list_and_validate(capsys: pytest.CaptureFixture) -> None:
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bench.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "bench.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
 
 
 @pytest.mark.parametrize(
@@ -165,7 +186,9 @@ def test_user_errors_exit_2_with_one_line(tmp_path: Path, args: list[str], needl
 def test_malformed_data_file_exit_2(tmp_path: Path) -> None:
     d = tmp_path / "mydata"
     d.mkdir()
-    (d / "mydata.inter").write_text("user_id:token\titem_id:token\ttimestamp:float\nu1\ti1\t1\nu1\ti2\tyesterday\n")
+    (d / "mydata.inter").write_text(
+        "user_id:token\titem_id:token\ttimestamp:float\nu1\ti1\t1\nu1\ti2\tyesterday\n"
+    )
     out = tmp_path / "run"
     proc = _cli("run", "tiny", "--out", str(out), "--set", f"dataset.path={d}", cwd=tmp_path)
     assert proc.returncode == 2

@@ -46,7 +46,9 @@ def test_bad_set_key() -> None:
 
 
 def test_set_parses_yaml_values() -> None:
-    s = load_suite("tiny", overrides=["stats.resamples=500", "dataset.params.n_users=50", "explainers=[random]"])
+    s = load_suite(
+        "tiny", overrides=["stats.resamples=500", "dataset.params.n_users=50", "explainers=[random]"]
+    )
     assert s.raw["stats"]["resamples"] == 500
     assert s.raw["dataset"]["params"]["n_users"] == 50
     assert [e.name for e in s.explainers] == ["random"]
@@ -63,7 +65,9 @@ def test_unknown_suite_suggests() -> None:
 def test_unknown_task_and_param(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown task 'item_rankin'"):
         load_suite(str(_suite(tmp_path, "tasks: [item_rankin]\n")))
-    s = load_suite(str(_suite(tmp_path, "tasks: [item_ranking]\ntask_params: {item_ranking: {n_cands: 3}}\n")))
+    s = load_suite(
+        str(_suite(tmp_path, "tasks: [item_ranking]\ntask_params: {item_ranking: {n_cands: 3}}\n"))
+    )
     with pytest.raises(ConfigError, match="unknown parameter"):
         instantiate_tasks(s)
 
@@ -90,7 +94,8 @@ def test_external_task_dir(tmp_path: Path) -> None:
     d = tmp_path / "mytasks"
     d.mkdir()
     (d / "short_ranking.yaml").write_text(
-        "task: short_ranking\nkind: item_ranking\nmain_metric: ndcg@3\nparams: {n_candidates: 3}\n", encoding="utf-8"
+        "task: short_ranking\nkind: item_ranking\nmain_metric: ndcg@3\nparams: {n_candidates: 3}\n",
+        encoding="utf-8",
     )
     s = load_suite(str(_suite(tmp_path, "tasks: [short_ranking]\ntask_dirs: [mytasks]\n")))
     tasks = instantiate_tasks(s)
