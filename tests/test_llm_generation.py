@@ -145,3 +145,24 @@ def test_bad_arguments(tiny, trie):
     with pytest.raises(ValueError, match="empty"):
         generate(tiny, ["x"], constraint=TitleTrie(trie.eos_id))
     assert generate(tiny, []) == []
+
+
+def test_cpu_threads_is_restored_and_does_not_change_results(tiny, trie, prompts):
+    before = torch.get_num_threads()
+    one = generate(tiny, prompts[:6], max_new_tokens=8, stop=(), cpu_threads=1)
+    assert torch.get_num_threads() == before
+    kept = generate(tiny, prompts[:6], max_new_tokens=8, stop=(), cpu_threads=None)
+    assert one == kept
+    beams = generate(tiny, prompts[:4], constraint=trie, num_beams=3, num_return_sequences=3, cpu_threads=2)
+    assert torch.get_num_threads() == before
+    assert beams == generate(tiny, prompts[:4], constraint=trie, num_beams=3, num_return_sequences=3)
+
+
+def test_stop_on_a_multi_character_stop_string_spanning_tokens(tiny, prompts):
+    # The stop check only decodes rows whose newest token holds a stop string's last character.
+    full = generate(tiny, prompts, max_new_tokens=16, stop=())
+    for prompt, [text] in zip(prompts, full, strict=True):
+        if len(text) >= 8:
+            stop = text[2:7]
+            [[cut]] = generate(tiny, [prompt], max_new_tokens=16, stop=(stop, "never-there"))
+            assert cut == cut_at_stop(text, [stop])

@@ -22,12 +22,14 @@ log = logging.getLogger(__name__)
 
 
 class _Node:
-    __slots__ = ("children", "title")
+    __slots__ = ("_sorted", "children", "title")
 
     def __init__(self) -> None:
         self.children: dict[int, _Node] = {}
         #: Set on the node reached by the EOS token: the title this path spells.
         self.title: str | None = None
+        #: ``sorted(children)``, computed on first use (the trie is not changed while decoding).
+        self._sorted: list[int] | None = None
 
 
 class TitleTrie:
@@ -75,6 +77,7 @@ class TitleTrie:
             raise ValueError(f"title {title!r} tokenises to ids containing EOS")
         node = self._root
         for tok in [*ids, self.eos_id]:
+            node._sorted = None
             node = node.children.setdefault(tok, _Node())
         if node.title is not None:
             if node.title != title:
@@ -97,10 +100,34 @@ class TitleTrie:
             node = nxt
         return node
 
+    @property
+    def root(self) -> _Node:
+        """The root node (for incremental walks: ``node.children[token]``)."""
+        return self._root
+
+    def node(self, prefix_ids: Sequence[int]) -> _Node | None:
+        """The node ``prefix_ids`` leads to, or None off the trie."""
+        return self._walk(prefix_ids)
+
+    @staticmethod
+    def sorted_children(node: _Node | None) -> list[int]:
+        """Tokens that may follow ``node`` (sorted, cached on the node); ``[]`` for None or a leaf.
+
+        The returned list is shared: do not modify it.
+        """
+        if node is None:
+            return []
+        if node._sorted is None:
+            node._sorted = sorted(node.children)
+        return node._sorted
+
+    def allowed_ids_root(self) -> list[int]:
+        """Tokens a title may start with (sorted, shared: do not modify)."""
+        return self.sorted_children(self._root)
+
     def allowed(self, prefix_ids: Sequence[int]) -> list[int]:
         """Tokens that may follow ``prefix_ids`` (sorted); ``[]`` after EOS or off the trie."""
-        node = self._walk(prefix_ids)
-        return sorted(node.children) if node is not None else []
+        return list(self.sorted_children(self._walk(prefix_ids)))
 
     def lookup(self, ids: Sequence[int]) -> str | None:
         """The title spelled by ``ids`` up to and including its first EOS, else None.
