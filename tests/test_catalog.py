@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,20 @@ from bench.data.catalog import DEFAULT_FUZZY_THRESHOLD, Catalog, normalise
 from bench.data.loaders import load_dataset
 from bench.data.synthetic import make_tiny
 
-REAL_ML100K = Path("/tmp/wheels/x/recbole/dataset_example/ml-100k")
+# real ML-100k files, when this machine has them (never downloaded by the tests)
+REAL_ML100K = next(
+    (
+        p
+        for p in (
+            Path("/tmp/wheels/x/recbole/dataset_example/ml-100k"),
+            Path(os.environ.get("RECXBENCH_HOME", Path.home() / ".cache" / "recxbench"))
+            / "datasets"
+            / "ml-100k",
+        )
+        if (p / "ml-100k.inter").exists()
+    ),
+    Path("/nonexistent/ml-100k"),
+)
 
 
 @pytest.mark.parametrize(
