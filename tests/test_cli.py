@@ -81,6 +81,9 @@ def test_oracle_is_exact(tiny_run: Path) -> None:
     ]:
         assert rows[key]["value"] == 1.0
     assert ("target-oracle", "history_reconstruction", "hcr") not in rows  # n/a, not 0
+    # F1 is a ratio metric: resampling (2TP, 2TP+FP+FN) of a perfect answer gives exactly [1, 1]
+    f1 = rows[("target-oracle", "interest_classification", "f1")]
+    assert (f1["value"], f1["ci_low"], f1["ci_high"]) == (1.0, 1.0, 1.0)
 
 
 def test_values_are_means_of_samples(tiny_run: Path) -> None:

@@ -41,7 +41,10 @@ class InterestClassification(Task):
         return [
             MetricSpec("accuracy", binary=True, description="answer equals f's like/dislike"),
             MetricSpec(
-                "f1", description="F1 of the 'like' class (per-sample values are exact contributions)"
+                "f1",
+                ratio=True,
+                description="F1 of the 'like' class (per-sample values are exact contributions; "
+                "CIs and tests resample 2TP and 2TP+FP+FN)",
             ),
             MetricSpec(
                 "auc", description="ROC AUC of the explainer's scores (Mann–Whitney placement values)"
