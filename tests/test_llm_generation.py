@@ -166,3 +166,86 @@ def test_stop_on_a_multi_character_stop_string_spanning_tokens(tiny, prompts):
             stop = text[2:7]
             [[cut]] = generate(tiny, [prompt], max_new_tokens=16, stop=(stop, "never-there"))
             assert cut == cut_at_stop(text, [stop])
+
+
+# --- the decoding loop against transformers and brute force ------------------------------------------
+
+
+def _left_padded(tok, prompts):
+    encoded = [encode_prompt(tok, p) for p in prompts]
+    width = max(map(len, encoded))
+    ids = torch.full((len(encoded), width), tok.pad_token_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for r, e in enumerate(encoded):
+        ids[r, width - len(e) :] = torch.tensor(e)
+        mask[r, width - len(e) :] = 1
+    return ids, mask
+
+
+def test_greedy_matches_transformers_generate(tiny, prompts):
+    # Reference: model.generate's greedy search, one prompt at a time (no padding involved).
+    tok = tiny.tokenizer
+    ours = generate(tiny, prompts[:10], max_new_tokens=10, stop=())
+    for prompt, [text] in zip(prompts[:10], ours, strict=True):
+        ids, mask = _left_padded(tok, [prompt])
+        ref = tiny.model.generate(
+            input_ids=ids, attention_mask=mask, do_sample=False, num_beams=1, max_new_tokens=10,
+            pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, temperature=None, top_p=None, top_k=None,
+        )
+        assert text == tok.decode(ref[0, ids.shape[1] :], skip_special_tokens=True).strip()
+
+
+def test_constrained_beams_with_room_for_every_title_rank_them_exactly(tiny, prompts):
+    # With more beams than titles, beam search cannot prune a title: it must return all of them,
+    # ordered exactly as brute-force scoring of every title + EOS orders them.
+    titles = ["Alien", "Alien 3", "Blue Moon (1990)", "Heat (1995)"]
+    small = TitleTrie.build(tiny.tokenizer, titles, prefix_text=" ")
+    eos = tiny.tokenizer.eos_token_id
+    out = generate(tiny, prompts[:6], constraint=small, num_beams=6, num_return_sequences=6, batch_size=3)
+    for prompt, got in zip(prompts[:6], out, strict=True):
+        answers = [[*encode_continuation(tiny.tokenizer, " " + t), eos] for t in titles]
+        [scores] = score_token_ids(
+            tiny.model, [encode_prompt(tiny.tokenizer, prompt)], [answers], pad_id=tiny.tokenizer.pad_token_id
+        )
+        expected = [t for _, t in sorted(zip(scores, titles, strict=True), key=lambda x: -x[0])]
+        assert got == expected
+
+
+def test_beam_search_runs_each_prompt_once(tiny, trie, prompts):
+    # The prompt pass must not be repeated per beam (transformers' generate does repeat it).
+    seen: list[tuple[int, int]] = []
+    hook = tiny.model.get_input_embeddings().register_forward_hook(
+        lambda _m, args, _out: seen.append(tuple(args[0].shape))
+    )
+    try:
+        generate(tiny, prompts[:4], constraint=trie, num_beams=3, num_return_sequences=3, batch_size=4)
+    finally:
+        hook.remove()
+    prefill = [s for s in seen if s[1] > 1]
+    assert len(prefill) == 1 and prefill[0][0] == 4
+    assert all(s[1] == 1 and s[0] <= 4 * 3 for s in seen if s not in prefill)
+
+
+def test_a_start_shared_by_the_whole_batch_runs_once_and_changes_nothing(tiny, trie, prompts):
+    from dataclasses import replace
+
+    from bench.llm.decode import decode
+    from bench.llm.generation import decode_spec
+
+    shots = "Example 1: the user liked Alien and Heat. Example 2: the user liked Blue Moon. " * 3
+    batch = [format_prompt(tiny, shots + p) for p in prompts[:6]]
+    ids, mask = _left_padded(tiny.tokenizer, batch)
+    seen: list[tuple[int, int]] = []
+    hook = tiny.model.get_input_embeddings().register_forward_hook(
+        lambda _m, args, _out: seen.append(tuple(args[0].shape))
+    )
+    for beams, constraint in ((1, None), (3, trie)):
+        spec = decode_spec(tiny.tokenizer, max_new_tokens=8, num_beams=beams, constraint=constraint, stop=())
+        seen.clear()
+        shared = decode(tiny.model, tiny.tokenizer, spec, input_ids=ids, attention_mask=mask)
+        assert seen[0][0] == 1 and seen[0][1] > 30  # the shared start, once
+        apart = decode(tiny.model, tiny.tokenizer, replace(spec, min_shared=10**9), input_ids=ids, attention_mask=mask)
+        assert [[t for _, t in h] for h in shared] == [[t for _, t in h] for h in apart]
+        for hs, ha in zip(shared, apart, strict=True):
+            assert [s for s, _ in hs] == pytest.approx([s for s, _ in ha], abs=1e-4)
+    hook.remove()

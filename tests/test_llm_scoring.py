@@ -137,3 +137,50 @@ def test_reexported_from_package():
     import bench.llm
 
     assert bench.llm.score_continuations is score_continuations
+
+
+def test_prompts_sharing_a_long_start_match_the_full_forward(tiny):
+    # Classification-style prompts: several questions per history, so long common starts; the
+    # shared pass must leave every score equal to a plain forward over prompt + answer.
+    rng = random.Random(3)
+    histories = make_prompts(5, seed=5, max_words=40)
+    items = ["Alien 3 (1992)", "Heat", "Blue Moon (1990)", "a", "Toy Story (1995)"]
+    prompts = [
+        format_prompt(tiny, f"History: {h}. Would the recommender suggest {it}? Answer Yes or No.")
+        for h in histories
+        for it in rng.sample(items, 3)
+    ]
+    prompts.append(prompts[0][: len(prompts[0]) // 2])  # a prompt that is a prefix of others
+    one = single_token_answer(tiny)
+    conts = [[one, " No", " Not really, no"] for _ in prompts]
+    shared = score_continuations(tiny, prompts, conts, batch_size=4)
+    tok = tiny.tokenizer
+    apart = score_token_ids(
+        tiny.model,
+        [encode_prompt(tok, p) for p in prompts],
+        [[encode_continuation(tok, c) for c in cs] for cs in conts],
+        pad_id=tok.pad_token_id,
+        batch_size=4,
+        min_shared=10**9,
+    )
+    for prompt, answers, got, ref_row in zip(prompts, conts, shared, apart, strict=True):
+        for answer, score, other in zip(answers, got, ref_row, strict=True):
+            assert score == pytest.approx(reference(tiny, prompt, answer), abs=ATOL)
+            assert score == pytest.approx(other, abs=ATOL)
+
+
+def test_prefix_plan_groups_questions_about_the_same_history():
+    from bench.llm.scoring import _share_prefixes
+
+    header = tuple(range(20))
+    user_a = (*header, *range(100, 160))
+    user_b = (*header, *range(200, 260))
+    keys = [(*user_a, 1), (*user_a, 2, 3), (*user_b, 4), (*user_b, 5), (*user_b, 6, 7), (9, 9)]
+    plan = {pre: sorted(members) for pre, members in _share_prefixes(keys, 16)}
+    assert plan == {
+        user_a: sorted(keys[:2]),
+        user_b: sorted(keys[2:5]),
+        (9, 9): [(9, 9)],
+    }
+    for pre, members in _share_prefixes(keys, 16):
+        assert all(m[: len(pre)] == pre and (len(m) > len(pre) or members == [pre]) for m in members)

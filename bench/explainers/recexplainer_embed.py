@@ -126,12 +126,9 @@ class RecExplainerI(RecExplainerB):
     # -- inference ---------------------------------------------------------------------------------
 
     def _generate(self, prompts: list[str], extras: list[Any], **kw: Any) -> list[list[str]]:
-        from bench.llm.generation import _intra_op_threads
         from bench.llm.inject import generate_injected
 
-        # decoding steps are small matmuls: one intra-op thread is faster on few busy CPU cores
-        with _intra_op_threads(1 if str(self.backbone.device) == "cpu" else None):
-            return generate_injected(self.backbone, self.injector, prompts, [e or {} for e in extras], **kw)
+        return generate_injected(self.backbone, self.injector, prompts, [e or {} for e in extras], **kw)
 
     def _score(
         self, prompts: list[str], extras: list[Any], conts: list[list[str]], *, batch_size: int

@@ -35,7 +35,8 @@ from tqdm.auto import tqdm
 
 from bench.errors import UserError
 from bench.llm.chat import encode_continuation, encode_prompt
-from bench.llm.generation import _stop_criterion, _trie_fn, cut_at_stop
+from bench.llm.decode import decode
+from bench.llm.generation import decode_spec, texts_of
 from bench.llm.scoring import _MAX_ANSWER_TOKENS, _MAX_PROMPT_TOKENS, _chunks, _prefix_cache, _score_rest
 from bench.llm.trie import TitleTrie
 
@@ -397,12 +398,12 @@ def generate_injected(
     constraint: TitleTrie | None = None,
     stop: Sequence[str] = ("\n",),
     progress: bool = False,
+    cpu_threads: int | None = 1,
 ) -> list[list[str]]:
     """As :func:`~bench.llm.generation.generate` (same options and results), from injected prompts.
 
-    ``model.generate(inputs_embeds=...)`` on a decoder-only model returns only the new tokens, so the
-    stop criterion and the trie read the sequences from position 0. Placeholder tokens are
-    suppressed: a generated one would have no vector to carry.
+    The prompt pass runs on ``inputs_embeds`` (placeholders carry the projected vectors), the steps
+    on token ids. Placeholder tokens are suppressed: a generated one would have no vector to carry.
     """
     if num_beams < 1 or not 1 <= num_return_sequences <= num_beams:
         raise ValueError(
@@ -411,24 +412,15 @@ def generate_injected(
     if constraint is not None and len(constraint) == 0:
         raise ValueError("the title constraint is empty (no titles)")
     prompt_ids, extras, model, tok, device = _prepare(backbone, injector, prompts, extras_list, batch_size)
-    stops = [s for s in stop if s]
-    options: dict[str, Any] = dict(
-        do_sample=False, num_beams=num_beams, num_return_sequences=num_return_sequences
+    spec = decode_spec(
+        tok,
+        max_new_tokens=max_new_tokens,
+        num_beams=num_beams,
+        constraint=constraint,
+        stop=stop,
+        suppress=injector.token_ids,
+        step_threads=cpu_threads if device.type == "cpu" else None,
     )
-    options.update(
-        pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, max_new_tokens=max_new_tokens
-    )
-    # a checkpoint's sampling knobs would neither apply nor stay quiet under do_sample=False
-    options.update(temperature=None, top_p=None, top_k=None, suppress_tokens=list(injector.token_ids))
-    if constraint is not None:
-        options.update(max_new_tokens=max(max_new_tokens, constraint.max_len), eos_token_id=constraint.eos_id)
-        options["prefix_allowed_tokens_fn"] = _trie_fn(constraint, 0)
-        if num_beams > 1:
-            options["length_penalty"] = 0.0  # rank by total log-probability, like scoring
-    elif stops:
-        from transformers import StoppingCriteriaList
-
-        options["stopping_criteria"] = StoppingCriteriaList([_stop_criterion(tok, stops, 0)])
     order = sorted(range(len(prompts)), key=lambda i: len(prompt_ids[i]))
     results: list[list[str]] = [[] for _ in prompts]
     bar = tqdm(total=len(prompts), desc="generating", unit="prompt", disable=not progress)
@@ -436,15 +428,9 @@ def generate_injected(
         batch = order[start : start + batch_size]
         ids, mask = _left_pad([prompt_ids[i] for i in batch], tok.pad_token_id, device)
         embeds = injector.build_inputs_embeds(model, ids, [extras[i] for i in batch])
-        out = model.generate(inputs_embeds=embeds, attention_mask=mask, **options)
-        new = out.reshape(len(batch), num_return_sequences, -1).tolist()
+        hyps = decode(model, tok, spec, inputs_embeds=embeds, attention_mask=mask)
         for r, i in enumerate(batch):
-            if constraint is not None:
-                titles = (constraint.lookup(seq) for seq in new[r])
-                results[i] = list(dict.fromkeys(t for t in titles if t is not None))
-            else:
-                texts = tok.batch_decode(new[r], skip_special_tokens=True)
-                results[i] = [cut_at_stop(t, stops) for t in texts]
+            results[i] = texts_of(tok, spec, hyps[r][:num_return_sequences])
         bar.update(len(batch))
     bar.close()
     return results

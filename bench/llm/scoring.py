@@ -133,6 +133,68 @@ def _chunks(items: list[Any], size: int, cost: Any, budget: int) -> list[list[An
     return out
 
 
+def _share_prefixes(keys: list[tuple[int, ...]], min_shared: int) -> list[tuple[tuple[int, ...], list]]:
+    """Group prompts that start alike: ``(shared prefix, member prompts)``, each member longer than it.
+
+    Prompts are sorted, so prompts with a long common start are neighbours; a neighbour joins the
+    current group while the common prefix stays at least ``min_shared`` tokens and half of what
+    the group shared so far (so one user's questions group together, not every prompt that merely
+    starts with the same template header). A prompt that shares nothing is its own group, with
+    itself as the prefix (and an empty suffix).
+    """
+    groups: list[tuple[tuple[int, ...], list]] = []
+    cur: list[tuple[int, ...]] = []
+    shared = 0
+    for key in sorted(keys):
+        if cur:
+            lcp = 0
+            limit = min(shared, len(key))
+            while lcp < limit and cur[0][lcp] == key[lcp]:
+                lcp += 1
+            if lcp >= min_shared and 2 * lcp >= shared:
+                cur.append(key)
+                shared = lcp
+                continue
+            groups.append(_close(cur, shared))
+        cur, shared = [key], len(key)
+    if cur:
+        groups.append(_close(cur, shared))
+    return groups
+
+
+def _close(members: list[tuple[int, ...]], shared: int) -> tuple[tuple[int, ...], list]:
+    if len(members) == 1:
+        return members[0], members
+    # Every member keeps at least one token of its own, whose logits give its answers' first token.
+    shared = min(shared, min(len(m) for m in members) - 1)
+    return members[0][:shared], members
+
+
+def _fed_logprobs(
+    model: Any, prefix: _Prefix, rows: list[tuple[int, tuple[int, ...]]], pad_id: int, keep: list[int]
+) -> torch.Tensor:
+    """Right-padded token rows run after their prefix rows: log-probabilities ``(rows, len(keep), vocab)``
+    at fed positions ``keep`` only (the LM head and softmax never run where nothing is scored)."""
+    device = prefix.mask.device
+    idx = torch.tensor([g for g, _ in rows], device=device)
+    width = max(len(fed) for _, fed in rows)
+    inputs = torch.full((len(rows), width), pad_id, dtype=torch.long, device=device)
+    real = torch.zeros((len(rows), width), dtype=prefix.mask.dtype, device=device)
+    for r, (_, fed) in enumerate(rows):
+        inputs[r, : len(fed)] = torch.tensor(fed, device=device)
+        real[r, : len(fed)] = 1
+    cache = _new_cache(model, [(k.index_select(0, idx), v.index_select(0, idx)) for k, v, *_ in prefix.cache])
+    out = model(
+        input_ids=inputs,
+        attention_mask=torch.cat([prefix.mask.index_select(0, idx), real], dim=1),
+        position_ids=prefix.lengths.index_select(0, idx)[:, None] + torch.arange(width, device=device),
+        past_key_values=cache,
+        use_cache=True,
+        logits_to_keep=torch.tensor(keep, device=device),
+    )
+    return out.logits.float().log_softmax(-1)
+
+
 @torch.inference_mode()
 def score_token_ids(
     model: Any,
@@ -142,8 +204,13 @@ def score_token_ids(
     pad_id: int,
     batch_size: int = 16,
     progress: bool = False,
+    min_shared: int = 16,
 ) -> list[list[float]]:
-    """:func:`score_continuations` on token ids (each prompt non-empty; answers may be empty)."""
+    """:func:`score_continuations` on token ids (each prompt non-empty; answers may be empty).
+
+    ``min_shared``: prompts whose token ids start with at least this many equal tokens share one
+    pass over that common start (see :func:`_share_prefixes`); a very large value turns it off.
+    """
     if len(prompt_ids) != len(answer_ids):
         raise ValueError(f"{len(prompt_ids)} prompts but {len(answer_ids)} continuation lists")
     if batch_size < 1:
@@ -155,34 +222,46 @@ def score_token_ids(
         if not ids:
             raise ValueError(f"prompt {i} has no tokens")
         unique.setdefault(tuple(ids), []).append(i)
-    keys = sorted(unique, key=len)  # similar lengths together: less padding
+    plan = sorted(_share_prefixes(list(unique), min_shared), key=lambda g: len(g[0]))  # less padding
     device = _device(model)
     bar = tqdm(total=len(prompt_ids), desc="scoring", unit="prompt", disable=not progress)
-    for group in _chunks(keys, batch_size, len, _MAX_PROMPT_TOKENS):
-        width = max(len(k) for k in group)
-        ids = torch.full((len(group), width), pad_id, dtype=torch.long, device=device)
-        mask = torch.zeros((len(group), width), dtype=torch.long, device=device)
-        for g, key in enumerate(group):
-            ids[g, width - len(key) :] = torch.tensor(key, device=device)
-            mask[g, width - len(key) :] = 1
+    for groups in _chunks(plan, batch_size, lambda g: len(g[0]), _MAX_PROMPT_TOKENS):
+        width = max(len(pre) for pre, _ in groups)
+        ids = torch.full((len(groups), width), pad_id, dtype=torch.long, device=device)
+        mask = torch.zeros((len(groups), width), dtype=torch.long, device=device)
+        for g, (pre, _) in enumerate(groups):
+            ids[g, width - len(pre) :] = torch.tensor(pre, device=device)
+            mask[g, width - len(pre) :] = 1
         prefix = _prefix_cache(model, input_ids=ids, attention_mask=mask)
         first = prefix.last_logprobs
-        # (prefix row, instance, answer index, answer ids) for every answer of the group's prompts.
-        pending: list[tuple[int, int, int, list[int]]] = []
-        for g, key in enumerate(group):
-            for i in unique[key]:
-                for j, ans in enumerate(answer_ids[i]):
-                    if not ans:
-                        continue
-                    results[i][j] = first[g, ans[0]].item()
-                    if len(ans) > 1:
-                        pending.append((g, i, j, list(ans)))
-        pending.sort(key=lambda p: len(p[3]))
-        for chunk in _chunks(pending, batch_size, lambda p: len(p[3]), _MAX_ANSWER_TOKENS):
-            rest = _score_rest(model, prefix, [p[0] for p in chunk], [p[3] for p in chunk], pad_id)
-            for (_, i, j, _), value in zip(chunk, rest, strict=True):
-                results[i][j] += value
-        bar.update(sum(len(unique[k]) for k in group))
+        # Rows to run after a prefix: (prefix row, fed ids) -> [(instance, answer, offset, ids)];
+        # the answer's token t is predicted at fed position offset + t. Equal rows run once.
+        rows: dict[tuple[int, tuple[int, ...]], list[tuple[int, int, int, list[int]]]] = {}
+        for g, (pre, members) in enumerate(groups):
+            for key in members:
+                suffix = list(key[len(pre) :])
+                for i in unique[key]:
+                    for j, ans in enumerate(answer_ids[i]):
+                        if not ans:
+                            continue
+                        if suffix:
+                            fed = (*suffix, *ans[:-1])
+                            rows.setdefault((g, fed), []).append((i, j, len(suffix) - 1, list(ans)))
+                            continue
+                        results[i][j] = first[g, ans[0]].item()
+                        if len(ans) > 1:
+                            rows.setdefault((g, tuple(ans[:-1])), []).append((i, j, 0, list(ans[1:])))
+        keys = sorted(rows, key=lambda r: len(r[1]))
+        for chunk in _chunks(keys, batch_size, lambda r: len(r[1]), _MAX_ANSWER_TOKENS):
+            keep = sorted({offset + t for row in chunk for _, _, offset, ans in rows[row] for t in range(len(ans))})
+            column = {p: c for c, p in enumerate(keep)}
+            logprobs = _fed_logprobs(model, prefix, chunk, pad_id, keep)
+            for r, row in enumerate(chunk):
+                for i, j, offset, ans in rows[row]:
+                    cols = torch.tensor([column[offset + t] for t in range(len(ans))], device=device)
+                    tgt = torch.tensor(ans, device=device)
+                    results[i][j] += logprobs[r, cols, tgt].sum().item()
+        bar.update(sum(len(unique[k]) for _, members in groups for k in members))
     bar.close()
     return results
 

@@ -173,7 +173,10 @@ class LmEvalRunner:
             self.models[batch_size] = lm
         return self.models[batch_size]
 
-    def run(self, batch_size: int) -> tuple[dict[str, float], dict[int, list[float]], dict[str, Any]]:
+    def run(
+        self, batch_size: int, ids: list[int]
+    ) -> tuple[dict[str, float], dict[int, list[float]], dict[int, list[tuple[str, str]]]]:
+        """``simple_evaluate`` on the questions ``ids`` (lm-eval's ``samples=`` selection)."""
         import lm_eval
 
         lm = self.model(batch_size)
@@ -184,6 +187,7 @@ class LmEvalRunner:
             tasks=[TASK_NAME],
             task_manager=self.task_manager,
             num_fewshot=0,
+            samples={TASK_NAME: list(ids)},
             log_samples=True,
             bootstrap_iters=0,
             cache_requests=False,
@@ -200,8 +204,9 @@ class LmEvalRunner:
             doc_id = int(s["doc"]["id"]) if "id" in s["doc"] else int(s["doc_id"])
             scores[doc_id] = [float(r[0]) for r in s["filtered_resps"]]
             args[doc_id] = [tuple(a) for a in s["arguments"]]
-        acc = res["results"][TASK_NAME].get("acc,none")
-        return timing, scores, {"acc": acc, "arguments": args}
+        if sorted(scores) != sorted(ids):
+            raise RuntimeError(f"lm-eval scored questions {sorted(scores)[:5]}…, expected {sorted(ids)[:5]}…")
+        return timing, scores, args
 
 
 def run_bench(
@@ -265,6 +270,7 @@ def main() -> None:
     ap.add_argument("--history", type=int, default=9, help="watched titles per question")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeats", type=int, default=3, help="interleaved repetitions (best-of-N is reported)")
+    ap.add_argument("--chunk", type=int, default=40, help="questions per back-to-back chunk (default 40)")
     ap.add_argument("--batch-size", type=int, default=16, help="bench.llm batch size")
     ap.add_argument("--lm-eval-batch-sizes", default="16,32", help="comma-separated; the best is reported")
     ap.add_argument("--items", type=Path, default=DEFAULT_ITEMS)
@@ -318,31 +324,51 @@ def main() -> None:
         lm0 = runner.model(lm_bs[0])
         same, total, bad = token_agreement(lm0, backbone, prompts, conts)
         prompt_tokens = [len(lm0.tok_encode(p)) for p in prompts]
+        cont_tokens = [
+            len(lm0._encode_pair(p, c)[1]) for p, cs in zip(prompts, conts, strict=True) for c in cs
+        ]
         print(f"token ids identical for {same}/{total} (prompt, choice) pairs {bad or ''}", flush=True)
 
+        # One pass = all n questions through bench.llm and through lm-eval at one batch size, in
+        # chunks of --chunk questions: each chunk goes through both systems back to back (bench.llm
+        # first on even chunks, lm-eval first on odd ones), so the two see the same (shifting) load
+        # of this shared machine. Times are summed over the chunks of a pass.
+        chunks = [list(range(i, min(i + args.chunk, args.n))) for i in range(0, args.n, args.chunk)]
         bench_runs: list[dict[str, float]] = []
         lm_runs: dict[int, list[dict[str, float]]] = {bs: [] for bs in lm_bs}
-        bench_scores: list[list[float]] = []
-        lm_scores: dict[int, dict[int, list[float]]] = {}
-        lm_extra: dict[str, Any] = {}
-        # Strictly alternating: bench.llm, lm-eval(bs_1), bench.llm, lm-eval(bs_2), ... so both see
-        # the same (shifting) load; bench.llm is cheap, so it runs once before every lm-eval run.
+        bench_scores: list[list[float]] = [[] for _ in range(args.n)]
+        lm_scores: dict[int, dict[int, list[float]]] = {bs: {} for bs in lm_bs}
+        lm_args: dict[int, list[tuple[str, str]]] = {}
+        passes = 0
         for rep in range(args.repeats):
             for bs in lm_bs:
-                gc.collect()
-                timing, bench_scores = run_bench(backbone, prompts, conts, args.batch_size)
-                bench_runs.append(timing)
+                passes += 1
+                b_tot = dict.fromkeys(("wall_s", "cpu_s"), 0.0)
+                l_tot = dict.fromkeys(("wall_s", "cpu_s", "core_wall_s"), 0.0)
+                for c, ids in enumerate(chunks):
+                    for system in ("bench", "lm") if c % 2 == 0 else ("lm", "bench"):
+                        gc.collect()
+                        if system == "bench":
+                            timing, out = run_bench(
+                                backbone, [prompts[i] for i in ids], [conts[i] for i in ids], args.batch_size
+                            )
+                            for i, row in zip(ids, out, strict=True):
+                                bench_scores[i] = row
+                            for k in b_tot:
+                                b_tot[k] += timing[k]
+                        else:
+                            timing, got, got_args = runner.run(bs, ids)
+                            lm_scores[bs].update(got)
+                            lm_args.update(got_args)
+                            for k in l_tot:
+                                l_tot[k] += timing[k]
+                bench_runs.append(b_tot)
+                lm_runs[bs].append(l_tot)
                 print(
-                    f"[{rep + 1}/{args.repeats}] bench.llm bs={args.batch_size}: {timing['wall_s']:.2f} s wall, "
-                    f"{timing['cpu_s']:.2f} s CPU, load {os.getloadavg()[0]:.1f}",
-                    flush=True,
-                )
-                gc.collect()
-                timing, lm_scores[bs], lm_extra = runner.run(bs)
-                lm_runs[bs].append(timing)
-                print(
-                    f"[{rep + 1}/{args.repeats}] lm-eval   bs={bs}: {timing['wall_s']:.2f} s wall "
-                    f"({timing['core_wall_s']:.2f} s in loglikelihood), {timing['cpu_s']:.2f} s CPU, "
+                    f"pass {passes} (rep {rep + 1}/{args.repeats}): bench.llm bs={args.batch_size} "
+                    f"{b_tot['wall_s']:.1f} s wall / {b_tot['cpu_s']:.1f} s CPU; lm-eval bs={bs} "
+                    f"{l_tot['wall_s']:.1f} s wall ({l_tot['core_wall_s']:.1f} s in loglikelihood) / "
+                    f"{l_tot['cpu_s']:.1f} s CPU; paired ratio {l_tot['wall_s'] / b_tot['wall_s']:.2f}x; "
                     f"load {os.getloadavg()[0]:.1f}",
                     flush=True,
                 )
@@ -350,7 +376,7 @@ def main() -> None:
 
     # Arguments lm-eval built must be exactly ours.
     args_match = all(
-        lm_extra["arguments"][i] == list(zip([p] * len(c), c, strict=True))
+        lm_args[i] == list(zip([p] * len(c), c, strict=True))
         for i, (p, c) in enumerate(zip(prompts, conts, strict=True))
     )
     diffs = {
@@ -358,17 +384,14 @@ def main() -> None:
         for bs, sc in lm_scores.items()
     }
     max_diff = max(diffs.values())
-    bench_acc = (
-        sum(
-            max(range(len(s)), key=s.__getitem__) == x["gold"]
-            for s, x in zip(bench_scores, instances, strict=True)
-        )
-        / args.n
-    )
-    agree_argmax = sum(
-        max(range(len(s)), key=s.__getitem__) == max(range(len(t)), key=t.__getitem__)
-        for s, t in zip(bench_scores, (lm_scores[lm_bs[0]][i] for i in range(args.n)), strict=True)
-    )
+
+    def argmax(row: list[float]) -> int:
+        return max(range(len(row)), key=row.__getitem__)
+
+    lm_first = [lm_scores[lm_bs[0]][i] for i in range(args.n)]
+    bench_acc = sum(argmax(s) == x["gold"] for s, x in zip(bench_scores, instances, strict=True)) / args.n
+    lm_acc = sum(argmax(s) == x["gold"] for s, x in zip(lm_first, instances, strict=True)) / args.n
+    agree_argmax = sum(argmax(s) == argmax(t) for s, t in zip(bench_scores, lm_first, strict=True))
 
     best_bench = min(r["wall_s"] for r in bench_runs)
     best_bench_cpu = min(r["cpu_s"] for r in bench_runs)
@@ -381,16 +404,22 @@ def main() -> None:
     ratio = ips_bench / ips_lm
     ratio_core = best_lm_core[top_bs] / best_bench
     ratio_cpu = best_lm_cpu[top_bs] / best_bench_cpu
+    # Pass k of bench.llm ran chunk by chunk beside the k-th lm-eval pass (batch sizes in turn).
+    lm_passes = [lm_runs[bs][r] for r in range(args.repeats) for bs in lm_bs]
+    pass_bs = [bs for _ in range(args.repeats) for bs in lm_bs]
+    paired = [lm["wall_s"] / b["wall_s"] for lm, b in zip(lm_passes, bench_runs, strict=True)]
+    paired_cpu = [lm["cpu_s"] / b["cpu_s"] for lm, b in zip(lm_passes, bench_runs, strict=True)]
 
     print()
-    print(f"bench.llm : {ips_bench:.2f} inst/s (best {best_bench:.2f} s of {len(bench_runs)})")
+    print(f"bench.llm : {ips_bench:.3f} inst/s (best {best_bench:.1f} s of {len(bench_runs)} passes)")
     for bs in lm_bs:
         print(
-            f"lm-eval bs={bs}: {args.n / best_lm[bs]:.2f} inst/s (best {best_lm[bs]:.2f} s; "
-            f"{best_lm_core[bs]:.2f} s in loglikelihood)"
+            f"lm-eval bs={bs}: {args.n / best_lm[bs]:.3f} inst/s (best {best_lm[bs]:.1f} s of {args.repeats}; "
+            f"{best_lm_core[bs]:.1f} s in loglikelihood)"
         )
     print(
-        f"ratio (wall, best of each): {ratio:.2f}x   [loglikelihood only: {ratio_core:.2f}x, CPU time: {ratio_cpu:.2f}x]"
+        f"ratio (wall, best of each): {ratio:.2f}x   [loglikelihood only: {ratio_core:.2f}x, "
+        f"CPU time: {ratio_cpu:.2f}x; paired per pass: " + ", ".join(f"{x:.2f}" for x in paired) + "]"
     )
     print(
         f"max |Δ loglik| over {n_pairs} pairs: {max_diff:.3g}  (per lm-eval batch size: "
@@ -399,7 +428,7 @@ def main() -> None:
     )
     print(
         f"lm-eval arguments identical: {args_match}; token ids identical: {same}/{total}; "
-        f"argmax agrees on {agree_argmax}/{args.n}; acc lm-eval {lm_extra['acc']:.3f}, bench.llm {bench_acc:.3f}"
+        f"argmax agrees on {agree_argmax}/{args.n}; acc lm-eval {lm_acc:.3f}, bench.llm {bench_acc:.3f}"
     )
     print(f"load average before {fmt_load(load_before)}, after {fmt_load(load_after)}")
 
@@ -408,57 +437,71 @@ def main() -> None:
     goal_speed = ratio >= 2.0
     goal_diff = max_diff <= 1e-4
     lm_rows = "\n".join(
-        f"| lm-eval {lm_eval.__version__} `hf`, batch_size={bs} (`simple_evaluate`, preloaded model) | "
-        f"{args.n / best_lm[bs]:.2f} | {best_lm[bs]:.1f} s | {best_lm_core[bs]:.1f} s | {best_lm_cpu[bs]:.1f} s |"
+        f"| lm-eval {lm_eval.__version__} `hf`, batch_size={bs} | {args.n / best_lm[bs]:.3f} | "
+        f"{best_lm[bs]:.0f} s | {best_lm_core[bs]:.0f} s | {best_lm_cpu[bs]:.0f} s |"
         for bs in lm_bs
+    )
+    pass_rows = "\n".join(
+        f"| {k + 1} | {bs} | {b['wall_s']:.0f} s / {b['cpu_s']:.0f} s | {lm['wall_s']:.0f} s / {lm['cpu_s']:.0f} s "
+        f"| {r:.2f}× / {rc:.2f}× |"
+        for k, (bs, b, lm, r, rc) in enumerate(
+            zip(pass_bs, bench_runs, lm_passes, paired, paired_cpu, strict=True)
+        )
     )
     text = f"""
 `python tests/benchmarks/bench_lmeval.py` scores the same {args.n} multiple-choice item-ranking
-questions ({args.choices} candidate MovieLens-100k titles each, after a history of {args.history} watched
-titles; seed {args.seed}; {n_pairs} (question, choice) pairs; prompts {min(prompt_tokens)}-{max(prompt_tokens)}
-tokens, mean {sum(prompt_tokens) / len(prompt_tokens):.0f}) with the same model ({args.model}, float32, CPU) through
-EleutherAI lm-evaluation-harness and through `bench.llm.score_continuations`, strictly alternating
-(bench.llm before every lm-eval run: {len(bench_runs)} bench.llm runs, {args.repeats} lm-eval runs per batch
-size); best of the runs for each.
+questions ({args.choices} candidate MovieLens-100k titles each after a history of {args.history} watched titles,
+seed {args.seed}; {n_pairs} (question, choice) pairs; prompts {min(prompt_tokens)}-{max(prompt_tokens)} tokens,
+mean {sum(prompt_tokens) / len(prompt_tokens):.0f}; titles {min(cont_tokens)}-{max(cont_tokens)} tokens, mean
+{sum(cont_tokens) / len(cont_tokens):.1f}) with the same model ({args.model}, float32, CPU) through
+EleutherAI lm-evaluation-harness and through `bench.llm.score_continuations`. Each pass runs all
+{args.n} questions through both systems in chunks of {args.chunk}, each chunk through both back to back
+(order alternating), so both see the same load; {args.repeats} passes per lm-eval batch size,
+bench.llm in every pass. Instances/s from the best pass of each.
 
-| system | instances/s | wall, best | of which scoring | CPU (all threads), best |
+| system | instances/s | wall, best | in `loglikelihood` | CPU (all threads), best |
 |---|---|---|---|---|
-| `bench.llm.score_continuations`, batch_size={args.batch_size} | **{ips_bench:.2f}** | {best_bench:.1f} s | {best_bench:.1f} s | {best_bench_cpu:.1f} s |
+| `bench.llm.score_continuations`, batch_size={args.batch_size} | **{ips_bench:.3f}** | {best_bench:.0f} s | | {best_bench_cpu:.0f} s |
 {lm_rows}
 
-* Throughput ratio bench.llm / lm-eval (best lm-eval batch size, {top_bs}): **{ratio:.2f}×** wall
-  ({ratio_core:.2f}× against lm-eval's `loglikelihood` call alone, {ratio_cpu:.2f}× in CPU time).
+* Throughput ratio bench.llm / lm-eval (best of each; lm-eval's best batch size {top_bs}): **{ratio:.2f}×**
+  wall ({ratio_core:.2f}× against lm-eval's `loglikelihood` calls alone, {ratio_cpu:.2f}× in CPU time).
   Goal ≥ 2×: {"met" if goal_speed else "**missed**"}.
 * Largest |Δ log-likelihood| over all {n_pairs} pairs: **{max_diff:.2g}** (float32).
   Goal ~1e-4: {"met" if goal_diff else "**missed**"}. Both systems score the same token ids for
-  {same}/{total} pairs, lm-eval's request arguments equal ours: {args_match}; the top-scored choice
-  agrees on {agree_argmax}/{args.n} questions (accuracy against the genre-overlap "gold": lm-eval
-  {lm_extra["acc"]:.3f}, bench.llm {bench_acc:.3f}).
+  {same}/{total} pairs; the (context, continuation) arguments lm-eval built equal ours: {args_match};
+  the top-scored choice agrees on {agree_argmax}/{args.n} questions (accuracy against the
+  genre-overlap "gold": lm-eval {lm_acc:.3f}, bench.llm {bench_acc:.3f}).
 
-All runs, wall seconds in order: bench.llm {", ".join(f"{r['wall_s']:.0f}" for r in bench_runs)};
-{"; ".join(f"lm-eval bs={bs} " + ", ".join(f"{r['wall_s']:.0f}" for r in runs) for bs, runs in lm_runs.items())}.
+Every pass (bench.llm and lm-eval ran chunk by chunk side by side):
+
+| pass | lm-eval batch_size | bench.llm wall / CPU | lm-eval wall / CPU | lm-eval ÷ bench.llm, wall / CPU |
+|---|---|---|---|---|
+{pass_rows}
 
 Measured {dt.date.today().isoformat()} on {platform.machine()}, {os.cpu_count()} CPU cores, torch
 {torch.__version__} ({torch.get_num_threads()} threads), transformers {transformers.__version__}, Python
-{platform.python_version()}; load average {fmt_load(load_before)} before, {fmt_load(load_after)} after (1/5/15 min;
-the machine was shared with other jobs, so wall times are noisy and the CPU column is the steadier guide).
-lm-eval settings: `HFLM(pretrained=<checkpoint dir>, dtype="float32", device="cpu", batch_size=…)`
-passed to `simple_evaluate(tasks=["{TASK_NAME}"], num_fewshot=0, log_samples=True, bootstrap_iters=0)`
-with `TaskManager(include_path=<tmp dir>, include_defaults=False)`; the task YAML has
+{platform.python_version()}, lm-eval {lm_eval.__version__}; load average (1/5/15 min)
+{fmt_load(load_before)} before, {fmt_load(load_after)} after. The machine was shared with other jobs,
+so wall and even CPU times of the same work vary by up to 2× from pass to pass.
+lm-eval settings: `HFLM(pretrained=<checkpoint dir>, dtype="float32", device="cpu", batch_size=…)`,
+loaded once and passed to `simple_evaluate(tasks=["{TASK_NAME}"], samples={{task: chunk ids}},
+num_fewshot=0, log_samples=True, bootstrap_iters=0)` with
+`TaskManager(include_path=<tmp dir>, include_defaults=False)`; the task YAML has
 `output_type: multiple_choice`, `dataset_path: json`, `dataset_kwargs.data_files`,
 `doc_to_text: query` (the prompt, ending in `Answer:`), `doc_to_choice: choices` (the titles),
-`target_delimiter: " "`; its logits cache (`logits_cache=True`, the default) is on. bench.llm gets the
-same prompt and `" " + title` as continuations. Per-pair log-likelihoods of lm-eval come from
-`samples[...]["filtered_resps"]`.
+`target_delimiter: " "`; HFLM's logits cache (`logits_cache=True`, the default) is on. bench.llm gets
+the same prompts and `" " + title` as continuations. lm-eval's per-pair log-likelihoods are read
+from `samples[task][k]["filtered_resps"]`.
 
 Why bench.llm is faster: lm-eval runs one forward pass over prompt + continuation for every
 (question, choice) pair, so each question's prompt is encoded {args.choices} times and the full
-`sequence × vocabulary` logits are materialised and log-softmaxed for every position; bench.llm runs
+`sequence × vocabulary` logits are computed and log-softmaxed at every position; bench.llm runs
 each prompt once (keeping only its last position's logits), scores every continuation's first token
 from those logits, and runs the remaining continuation tokens against a copy of the prompt's KV
 cache, so a question costs about one prompt pass plus a few tokens per choice (a one-token
-continuation would need no extra pass at all). lm-eval's own logits cache only helps when every
-choice is a single token, which titles are not.
+continuation needs no extra pass at all). lm-eval's logits cache only helps when every choice is a
+single token, which titles are not.
 """
     write_section(text)
     print(f"wrote the '## {SECTION}' section of {DOC}")
