@@ -189,8 +189,16 @@ def test_greedy_matches_transformers_generate(tiny, prompts):
     for prompt, [text] in zip(prompts[:10], ours, strict=True):
         ids, mask = _left_padded(tok, [prompt])
         ref = tiny.model.generate(
-            input_ids=ids, attention_mask=mask, do_sample=False, num_beams=1, max_new_tokens=10,
-            pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, temperature=None, top_p=None, top_k=None,
+            input_ids=ids,
+            attention_mask=mask,
+            do_sample=False,
+            num_beams=1,
+            max_new_tokens=10,
+            pad_token_id=tok.pad_token_id,
+            eos_token_id=tok.eos_token_id,
+            temperature=None,
+            top_p=None,
+            top_k=None,
         )
         assert text == tok.decode(ref[0, ids.shape[1] :], skip_special_tokens=True).strip()
 
@@ -244,7 +252,9 @@ def test_a_start_shared_by_the_whole_batch_runs_once_and_changes_nothing(tiny, t
         seen.clear()
         shared = decode(tiny.model, tiny.tokenizer, spec, input_ids=ids, attention_mask=mask)
         assert seen[0][0] == 1 and seen[0][1] > 30  # the shared start, once
-        apart = decode(tiny.model, tiny.tokenizer, replace(spec, min_shared=10**9), input_ids=ids, attention_mask=mask)
+        apart = decode(
+            tiny.model, tiny.tokenizer, replace(spec, min_shared=10**9), input_ids=ids, attention_mask=mask
+        )
         assert [[t for _, t in h] for h in shared] == [[t for _, t in h] for h in apart]
         for hs, ha in zip(shared, apart, strict=True):
             assert [s for s, _ in hs] == pytest.approx([s for s, _ in ha], abs=1e-4)

@@ -137,7 +137,11 @@ def test_batch_nll_on_kept_positions_equals_a_full_forward(tokenizer) -> None:
     # The LM head runs only where some row predicts an answer token; per row the summed NLL must
     # still be the full-sequence value (rows of different lengths, answers at different places).
     bb = _backbone(tokenizer)
-    pairs = [(_prompt(3), " black"), ("Item <emb> colour?", " a long answer about the lazy dog"), ("Q:", " red")]
+    pairs = [
+        (_prompt(3), " black"),
+        ("Item <emb> colour?", " a long answer about the lazy dog"),
+        ("Q:", " red"),
+    ]
     examples = [TrainExample(p, a) for p, a in pairs]
     encoded = [encode_example(tokenizer, p, a, max_length=64) for p, a in pairs]
     batch = collate([(enc, i) for i, enc in enumerate(encoded)], pad_id=tokenizer.pad_token_id)
@@ -145,7 +149,9 @@ def test_batch_nll_on_kept_positions_equals_a_full_forward(tokenizer) -> None:
         nll, count = _batch_nll(_Bundle(bb.model, None, None), batch, examples)
     for row, ((prompt, answer), enc) in enumerate(zip(pairs, encoded, strict=True)):
         assert count[row].item() == len(enc.input_ids) - enc.n_prompt
-        assert nll[row].item() == pytest.approx(-_answer_loglik(bb.model, tokenizer, prompt, answer), abs=1e-4)
+        assert nll[row].item() == pytest.approx(
+            -_answer_loglik(bb.model, tokenizer, prompt, answer), abs=1e-4
+        )
 
 
 def test_left_truncation_keeps_the_answer(tokenizer) -> None:

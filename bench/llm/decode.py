@@ -69,7 +69,9 @@ def _new_cache(model: Any) -> Any:
     return DynamicCache(config=model.config)
 
 
-def _forward(model: Any, cache: Any, tokens: list[int], mask: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+def _forward(
+    model: Any, cache: Any, tokens: list[int], mask: torch.Tensor, positions: torch.Tensor
+) -> torch.Tensor:
     """One step for every row: log-probabilities of the next token, (rows, vocab) float32."""
     device = mask.device
     out = model(
@@ -158,7 +160,13 @@ def _prefill(
     start = int(width - lengths[0])
     head = input_ids[:1, start : start + shared]
     cache = _new_cache(model)
-    model(input_ids=head, position_ids=torch.arange(shared, device=head.device)[None], past_key_values=cache, use_cache=True, logits_to_keep=1)
+    model(
+        input_ids=head,
+        position_ids=torch.arange(shared, device=head.device)[None],
+        past_key_values=cache,
+        use_cache=True,
+        logits_to_keep=1,
+    )
     cache.batch_repeat_interleave(n)
     own = lengths - shared
     tail_width = int(own.max())

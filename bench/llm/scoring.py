@@ -8,17 +8,20 @@ whatever the prompt ends with; an empty answer scores 0.0.
 
 How it runs (each step exists to avoid recomputing or materialising something):
 
-1. Prompts are deduplicated by token ids, sorted by length and run in groups of up to
-   ``batch_size`` (left-padded, with explicit position ids so padding does not shift positions),
-   once each, keeping the KV cache and only the last position's logits (``logits_to_keep=1``: a
-   prompt's other logits are never needed and would be ``prompt_len × vocab`` floats each).
-2. An answer's first token is scored from those last logits; a one-token answer (``" Yes"``/
-   ``" No"``) needs no further forward pass at all.
-3. Longer answers are batched (right-padded, up to ``batch_size`` rows): each row gets a copy of
-   its own prompt's cache rows (``index_select`` on every layer, wrapped in a fresh
-   ``DynamicCache`` so the shared prefix cache is never mutated), an attention mask covering
-   prompt + answer, and position ids continuing from the prompt's true length. Right padding needs
-   no masking beyond that: under causal attention a real token never sees a later pad.
+1. Prompts are deduplicated by token ids and grouped by a long common start (one user's several
+   classification questions share the history; see :func:`_share_prefixes`). Each group's shared
+   start (or a lone prompt, whole) runs once, in left-padded batches of up to ``batch_size`` with
+   explicit position ids, keeping the KV cache and only the last position's logits
+   (``logits_to_keep=1``).
+2. A lone prompt's answers take their first token from those last logits; a one-token answer
+   (``" Yes"``/``" No"``) needs no further pass at all.
+3. Everything else — a grouped prompt's own remainder plus its answer, or a lone prompt's answer
+   tokens after the first — runs as right-padded rows after a copy of its group's cache rows
+   (``index_select`` on every layer, in a fresh ``DynamicCache`` so the shared cache is never
+   mutated), with position ids continuing from the shared start. Equal rows run once (a prompt's
+   one-token answers share one row), and the LM head runs only at positions that predict an answer
+   token. Right padding needs no masking beyond the attention mask: under causal attention a real
+   token never sees a later pad.
 
 The result matches one plain forward pass over prompt + answer to ~1e-5 in float32.
 """
@@ -94,26 +97,14 @@ def _score_rest(
     ``rows[r]`` is the prefix row (prompt) that ``answers[r]`` continues.
     """
     device = prefix.mask.device
-    idx = torch.tensor(rows, device=device)
-    width = max(len(a) for a in answers) - 1
-    inputs = torch.full((len(rows), width), pad_id, dtype=torch.long, device=device)
-    targets = torch.zeros((len(rows), width), dtype=torch.long, device=device)
-    real = torch.zeros((len(rows), width), dtype=prefix.mask.dtype, device=device)
-    for r, ans in enumerate(answers):
-        n = len(ans) - 1
-        inputs[r, :n] = torch.tensor(ans[:-1], device=device)
-        targets[r, :n] = torch.tensor(ans[1:], device=device)
-        real[r, :n] = 1
-    cache = _new_cache(model, [(k.index_select(0, idx), v.index_select(0, idx)) for k, v, *_ in prefix.cache])
-    out = model(
-        input_ids=inputs,
-        attention_mask=torch.cat([prefix.mask.index_select(0, idx), real], dim=1),
-        position_ids=prefix.lengths.index_select(0, idx)[:, None] + torch.arange(width, device=device),
-        past_key_values=cache,
-        use_cache=True,
-    )
-    logprobs = out.logits.float().log_softmax(-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-    return (logprobs * real).sum(-1).tolist()
+    fed = [(g, tuple(ans[:-1])) for g, ans in zip(rows, answers, strict=True)]
+    logprobs = _fed_logprobs(model, prefix, fed, pad_id, list(range(max(len(a) for a in answers) - 1)))
+    return [
+        logprobs[r, torch.arange(len(ans) - 1, device=device), torch.tensor(ans[1:], device=device)]
+        .sum()
+        .item()
+        for r, ans in enumerate(answers)
+    ]
 
 
 def _chunks(items: list[Any], size: int, cost: Any, budget: int) -> list[list[Any]]:
@@ -253,7 +244,9 @@ def score_token_ids(
                             rows.setdefault((g, tuple(ans[:-1])), []).append((i, j, 0, list(ans[1:])))
         keys = sorted(rows, key=lambda r: len(r[1]))
         for chunk in _chunks(keys, batch_size, lambda r: len(r[1]), _MAX_ANSWER_TOKENS):
-            keep = sorted({offset + t for row in chunk for _, _, offset, ans in rows[row] for t in range(len(ans))})
+            keep = sorted(
+                {offset + t for row in chunk for _, _, offset, ans in rows[row] for t in range(len(ans))}
+            )
             column = {p: c for c, p in enumerate(keep)}
             logprobs = _fed_logprobs(model, prefix, chunk, pad_id, keep)
             for r, row in enumerate(chunk):

@@ -221,10 +221,14 @@ class _Bundle(nn.Module):
     ) -> torch.Tensor:
         """Logits at positions ``keep`` only (the LM head never runs on the prompt positions)."""
         if self.hook is None:
-            out = self.lm(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, logits_to_keep=keep)
+            out = self.lm(
+                input_ids=input_ids, attention_mask=attention_mask, use_cache=False, logits_to_keep=keep
+            )
             return out.logits
         embeds = self.hook(self.lm, input_ids, attention_mask, extras)
-        return self.lm(inputs_embeds=embeds, attention_mask=attention_mask, use_cache=False, logits_to_keep=keep).logits
+        return self.lm(
+            inputs_embeds=embeds, attention_mask=attention_mask, use_cache=False, logits_to_keep=keep
+        ).logits
 
 
 def _batch_nll(

@@ -60,7 +60,8 @@ def main() -> None:
     ]
     retrieval = [
         format_prompt(
-            bb, f"{head}{history()}. Which single item would the recommender suggest to them next? Reply with its title only."
+            bb,
+            f"{head}{history()}. Which single item would the recommender suggest to them next? Reply with its title only.",
         )
         for _ in range(args.n)
     ]
@@ -81,7 +82,10 @@ def main() -> None:
     )
     t0 = time.perf_counter()
     score_continuations(bb, classification, [["Yes", "No"]] * len(classification), batch_size=24)
-    print(f"classification: {len(classification)} yes/no prompts scored in {time.perf_counter() - t0:.1f} s", flush=True)
+    print(
+        f"classification: {len(classification)} yes/no prompts scored in {time.perf_counter() - t0:.1f} s",
+        flush=True,
+    )
     for threads in [int(x) for x in args.threads.split(",")]:
         for bs in [int(x) for x in args.batch_sizes.split(",")]:
             t0 = time.perf_counter()
@@ -89,8 +93,13 @@ def main() -> None:
             t_rank = time.perf_counter() - t0
             t0 = time.perf_counter()
             generate(
-                bb, retrieval, num_beams=3, num_return_sequences=3, batch_size=max(1, bs // 2),
-                constraint=trie, cpu_threads=threads,
+                bb,
+                retrieval,
+                num_beams=3,
+                num_return_sequences=3,
+                batch_size=max(1, bs // 2),
+                constraint=trie,
+                cpu_threads=threads,
             )
             t_ret = time.perf_counter() - t0
             print(

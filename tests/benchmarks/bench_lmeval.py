@@ -482,8 +482,8 @@ Every pass (bench.llm and lm-eval ran chunk by chunk side by side):
 Measured {dt.date.today().isoformat()} on {platform.machine()}, {os.cpu_count()} CPU cores, torch
 {torch.__version__} ({torch.get_num_threads()} threads), transformers {transformers.__version__}, Python
 {platform.python_version()}, lm-eval {lm_eval.__version__}; load average (1/5/15 min)
-{fmt_load(load_before)} before, {fmt_load(load_after)} after. The machine was shared with other jobs,
-so wall and even CPU times of the same work vary by up to 2× from pass to pass.
+{fmt_load(load_before)} before, {fmt_load(load_after)} after (a load near the core count means other
+jobs shared the machine; the paired per-pass ratios are then the figures to trust).
 lm-eval settings: `HFLM(pretrained=<checkpoint dir>, dtype="float32", device="cpu", batch_size=…)`,
 loaded once and passed to `simple_evaluate(tasks=["{TASK_NAME}"], samples={{task: chunk ids}},
 num_fewshot=0, log_samples=True, bootstrap_iters=0)` with
