@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
+from real_data import REAL_ML100K
 
 from bench.data.catalog import DEFAULT_FUZZY_THRESHOLD, Catalog, normalise
 from bench.data.loaders import load_dataset
 from bench.data.synthetic import make_tiny
-
-# real ML-100k files, when this machine has them (never downloaded by the tests)
-REAL_ML100K = next(
-    (
-        p
-        for p in (
-            Path("/tmp/wheels/x/recbole/dataset_example/ml-100k"),
-            Path(os.environ.get("RECXBENCH_HOME", Path.home() / ".cache" / "recxbench"))
-            / "datasets"
-            / "ml-100k",
-        )
-        if (p / "ml-100k.inter").exists()
-    ),
-    Path("/nonexistent/ml-100k"),
-)
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import subprocess
 import zipfile
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from real_data import REAL_ML100K
 
 from bench.data import fetch as fetch_mod
 from bench.data.dataset import Dataset, content_sha256, leave_one_out
@@ -23,20 +23,6 @@ from bench.data.loaders import ML100K_GENRES, load_dataset
 from bench.data.synthetic import GENRES, make_tiny, write_atomic
 from bench.errors import ConfigError, DataError, UserError
 
-# real ML-100k files, when this machine has them (never downloaded by the tests)
-REAL_ML100K = next(
-    (
-        p
-        for p in (
-            Path("/tmp/wheels/x/recbole/dataset_example/ml-100k"),
-            Path(os.environ.get("RECXBENCH_HOME", Path.home() / ".cache" / "recxbench"))
-            / "datasets"
-            / "ml-100k",
-        )
-        if (p / "ml-100k.inter").exists()
-    ),
-    Path("/nonexistent/ml-100k"),
-)
 REAL_WHEEL = Path("/tmp/wheels/recbole-1.2.1-py3-none-any.whl")
 
 INTER_HEADER = "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"

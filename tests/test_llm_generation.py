@@ -248,7 +248,14 @@ def test_a_start_shared_by_the_whole_batch_runs_once_and_changes_nothing(tiny, t
         lambda _m, args, _out: seen.append(tuple(args[0].shape))
     )
     for beams, constraint in ((1, None), (3, trie)):
-        spec = decode_spec(tiny.tokenizer, max_new_tokens=8, num_beams=beams, constraint=constraint, stop=())
+        spec = decode_spec(
+            tiny.tokenizer,
+            max_new_tokens=8,
+            num_beams=beams,
+            num_return_sequences=beams,
+            constraint=constraint,
+            stop=(),
+        )
         seen.clear()
         shared = decode(tiny.model, tiny.tokenizer, spec, input_ids=ids, attention_mask=mask)
         assert seen[0][0] == 1 and seen[0][1] > 30  # the shared start, once

@@ -235,7 +235,7 @@ class LLMExplainer(Explainer):
         if kind == CLASSIFICATION:
             return self.predict_classification(instances, prompts, extras)
         if kind == HISTORY:
-            return self.predict_history(task, instances, prompts, extras)
+            return self.predict_history(instances, prompts, extras)
         raise NotImplementedError(f"{self.name} does not answer {kind}")
 
     def _trie(self) -> Any:
@@ -274,6 +274,11 @@ class LLMExplainer(Explainer):
     def predict_ranking(
         self, instances: list[Instance], prompts: list[str], extras: list[Any]
     ) -> list[Prediction]:
+        texts = self._list_answers(prompts, extras)
+        return [self.parse_ranking(inst, text) for inst, text in zip(instances, texts)]
+
+    def _list_answers(self, prompts: list[str], extras: list[Any]) -> list[str]:
+        """Greedy answers that list titles (ranking, history), cut at the first blank line."""
         outs = self._generate(
             prompts,
             extras,
@@ -281,7 +286,7 @@ class LLMExplainer(Explainer):
             batch_size=int(self.params["batch_size"]),
             stop=("\n\n",),
         )
-        return [self.parse_ranking(inst, texts[0] if texts else "") for inst, texts in zip(instances, outs)]
+        return [texts[0] if texts else "" for texts in outs]
 
     def parse_ranking(self, inst: Instance, text: str) -> Prediction:
         """Match generated titles to the shown candidates; repair and flag anything else."""
@@ -320,18 +325,10 @@ class LLMExplainer(Explainer):
         return preds
 
     def predict_history(
-        self, task: str, instances: list[Instance], prompts: list[str], extras: list[Any]
+        self, instances: list[Instance], prompts: list[str], extras: list[Any]
     ) -> list[Prediction]:
-        outs = self._generate(
-            prompts,
-            extras,
-            max_new_tokens=int(self.params["max_new_tokens"]),
-            batch_size=int(self.params["batch_size"]),
-            stop=("\n\n",),
-        )
         preds = []
-        for inst, texts in zip(instances, outs):
-            text = texts[0] if texts else ""
+        for inst, text in zip(instances, self._list_answers(prompts, extras)):
             pieces = [_NUMBERING.sub("", x).strip().strip('"') for x in _SPLIT.split(text.strip())]
             ids = [-1 if (r := self.ctx.catalog.resolve(x)) is None else int(r) for x in pieces if x]
             preds.append(Prediction(inst.instance_id, ids, raw=text, parse_ok=bool(ids)))

@@ -18,6 +18,7 @@ same text are the same token ids):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 #: Used when the tokenizer has no chat template.
@@ -65,3 +66,16 @@ def encode_continuation(tokenizer: Any, text: str) -> list[int]:
     if not text:
         return []
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def left_pad(seqs: Sequence[Sequence[int]], pad_id: int, device: Any) -> tuple[Any, Any]:
+    """``(input_ids, attention_mask)`` of token-id rows padded on the left to the longest one."""
+    import torch
+
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long, device=device)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long, device=device)
+    for r, s in enumerate(seqs):
+        ids[r, width - len(s) :] = torch.tensor(list(s), dtype=torch.long, device=device)
+        mask[r, width - len(s) :] = 1
+    return ids, mask

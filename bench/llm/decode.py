@@ -26,12 +26,14 @@ Semantics (both deterministic, never sampled):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from bench.llm.scoring import _new_cache, _prefix_cache
 from bench.llm.trie import TitleTrie
 
 _NEG_INF = float("-inf")
@@ -55,18 +57,26 @@ class DecodeSpec:
     min_shared: int = 16
 
 
+@contextmanager
+def _intra_op_threads(n: int | None) -> Iterator[None]:
+    """Run with ``n`` torch intra-op threads (unchanged for None), restoring the count afterwards."""
+    prev = torch.get_num_threads()
+    if n is None or n == prev:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(prev)
+
+
 @dataclass
 class _Beam:
     score: float
     tokens: list[int]
     node: Any  # trie node of ``tokens`` (None without a constraint)
     row: int  # the cache row this beam's next step reads
-
-
-def _new_cache(model: Any) -> Any:
-    from transformers import DynamicCache
-
-    return DynamicCache(config=model.config)
 
 
 def _forward(
@@ -143,17 +153,10 @@ def _prefill(
     if input_ids is not None and input_ids.shape[0] > 1:
         shared = _common_start(input_ids, attention_mask)
     if shared < min_shared:
-        positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-        out = model(
-            input_ids=input_ids,
-            inputs_embeds=inputs_embeds,
-            attention_mask=attention_mask,
-            position_ids=positions,
-            past_key_values=_new_cache(model),
-            use_cache=True,
-            logits_to_keep=1,
+        prefix = _prefix_cache(
+            model, attention_mask=attention_mask, input_ids=input_ids, inputs_embeds=inputs_embeds
         )
-        return out.past_key_values, out.logits[:, -1].float().log_softmax(-1), attention_mask
+        return prefix.cache, prefix.last_logprobs, attention_mask
     assert input_ids is not None
     n, width = input_ids.shape
     lengths = attention_mask.sum(-1)
@@ -204,8 +207,6 @@ def decode(
     Returns, per prompt, ``(score, new token ids)`` pairs best first: one for greedy decoding
     (score = its summed log-probability), up to ``num_beams`` for beam search.
     """
-    from bench.llm.generation import _intra_op_threads
-
     cache, logp, attention_mask = _prefill(model, attention_mask, input_ids, inputs_embeds, spec.min_shared)
     threads = spec.step_threads if attention_mask.device.type == "cpu" else None
     with _intra_op_threads(threads):

@@ -22,14 +22,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
-from bench.llm.chat import encode_prompt
+from bench.llm.chat import encode_prompt, left_pad
 from bench.llm.decode import DecodeSpec, decode
 from bench.llm.trie import TitleTrie
 
@@ -49,20 +48,6 @@ def _stop_candidates(tokenizer: Any, stops: Sequence[str]) -> torch.Tensor:
 
 
 _CANDIDATES: dict[tuple[int, tuple[str, ...]], torch.Tensor] = {}
-
-
-@contextmanager
-def _intra_op_threads(n: int | None) -> Iterator[None]:
-    """Run with ``n`` torch intra-op threads (unchanged for None), restoring the count afterwards."""
-    prev = torch.get_num_threads()
-    if n is None or n == prev:
-        yield
-        return
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(prev)
 
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> str:
@@ -107,61 +92,24 @@ def generate(
     Returns:
         ``out[i]``: the continuations of ``prompts[i]``, best first.
     """
-    if num_beams < 1 or not 1 <= num_return_sequences <= num_beams:
-        raise ValueError(
-            f"need 1 ≤ num_return_sequences ≤ num_beams, got {num_return_sequences} and {num_beams}"
-        )
-    if constraint is not None and len(constraint) == 0:
-        raise ValueError("the title constraint is empty (no titles)")
-    device = next(backbone.model.parameters()).device
-    return _generate(
-        backbone,
-        prompts,
-        max_new_tokens,
-        num_beams,
-        num_return_sequences,
-        batch_size,
-        constraint,
-        stop,
-        progress,
-        cpu_threads if device.type == "cpu" else None,
-    )
-
-
-def _generate(
-    backbone: Any,
-    prompts: Sequence[str],
-    max_new_tokens: int,
-    num_beams: int,
-    num_return_sequences: int,
-    batch_size: int,
-    constraint: TitleTrie | None,
-    stop: Sequence[str],
-    progress: bool,
-    step_threads: int | None,
-) -> list[list[str]]:
     tok = backbone.tokenizer
     device = next(backbone.model.parameters()).device
-    encoded = [encode_prompt(tok, p) for p in prompts]
     spec = decode_spec(
         tok,
         max_new_tokens=max_new_tokens,
         num_beams=num_beams,
+        num_return_sequences=num_return_sequences,
         constraint=constraint,
         stop=stop,
-        step_threads=step_threads,
+        step_threads=cpu_threads if device.type == "cpu" else None,
     )
+    encoded = [encode_prompt(tok, p) for p in prompts]
     order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
     results: list[list[str]] = [[] for _ in prompts]
     bar = tqdm(total=len(prompts), desc="generating", unit="prompt", disable=not progress)
     for start in range(0, len(order), batch_size):
         batch = order[start : start + batch_size]
-        width = max(len(encoded[i]) for i in batch)
-        ids = torch.full((len(batch), width), tok.pad_token_id, dtype=torch.long, device=device)
-        mask = torch.zeros((len(batch), width), dtype=torch.long, device=device)
-        for r, i in enumerate(batch):
-            ids[r, width - len(encoded[i]) :] = torch.tensor(encoded[i], device=device)
-            mask[r, width - len(encoded[i]) :] = 1
+        ids, mask = left_pad([encoded[i] for i in batch], tok.pad_token_id, device)
         hyps = decode(backbone.model, tok, spec, input_ids=ids, attention_mask=mask)
         for r, i in enumerate(batch):
             results[i] = texts_of(tok, spec, hyps[r][:num_return_sequences])
@@ -175,12 +123,22 @@ def decode_spec(
     *,
     max_new_tokens: int,
     num_beams: int,
+    num_return_sequences: int,
     constraint: TitleTrie | None,
     stop: Sequence[str],
     suppress: Sequence[int] = (),
     step_threads: int | None = 1,
 ) -> DecodeSpec:
-    """The :class:`DecodeSpec` of a :func:`generate` call (shared with injected generation)."""
+    """The :class:`DecodeSpec` of a :func:`generate` call (shared with injected generation).
+
+    Raises ValueError unless ``1 ≤ num_return_sequences ≤ num_beams`` and the constraint has titles.
+    """
+    if num_beams < 1 or not 1 <= num_return_sequences <= num_beams:
+        raise ValueError(
+            f"need 1 ≤ num_return_sequences ≤ num_beams, got {num_return_sequences} and {num_beams}"
+        )
+    if constraint is not None and len(constraint) == 0:
+        raise ValueError("the title constraint is empty (no titles)")
     stops = tuple(s for s in stop if s) if constraint is None else ()
     if constraint is not None:
         max_new_tokens = max(max_new_tokens, constraint.max_len)

@@ -34,7 +34,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from bench.errors import UserError
-from bench.llm.chat import encode_continuation, encode_prompt
+from bench.llm.chat import encode_continuation, encode_prompt, left_pad
 from bench.llm.decode import decode
 from bench.llm.generation import decode_spec, texts_of
 from bench.llm.scoring import _MAX_ANSWER_TOKENS, _MAX_PROMPT_TOKENS, _chunks, _prefix_cache, _score_rest
@@ -317,16 +317,6 @@ def check_target_dim(target: Any, injector: Injector) -> None:
         )
 
 
-def _left_pad(seqs: Sequence[Sequence[int]], pad_id: int, device: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long, device=device)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long, device=device)
-    for r, s in enumerate(seqs):
-        ids[r, width - len(s) :] = torch.tensor(list(s), dtype=torch.long, device=device)
-        mask[r, width - len(s) :] = 1
-    return ids, mask
-
-
 def _prepare(backbone: Any, injector: Injector, prompts: Sequence, extras: Sequence, batch: int) -> tuple:
     """Checks shared by scoring and generation; prompt ids, ablated extras, model, tokenizer, device."""
     if len(prompts) != len(extras) or batch < 1:
@@ -364,7 +354,7 @@ def score_continuations_injected(
     order = sorted(range(len(prompts)), key=lambda i: len(prompt_ids[i]))  # less padding
     bar = tqdm(total=len(prompts), desc="scoring", unit="prompt", disable=not progress)
     for group in _chunks(order, batch_size, lambda i: len(prompt_ids[i]), _MAX_PROMPT_TOKENS):
-        ids, mask = _left_pad([prompt_ids[i] for i in group], tok.pad_token_id, device)
+        ids, mask = left_pad([prompt_ids[i] for i in group], tok.pad_token_id, device)
         embeds = injector.build_inputs_embeds(model, ids, [extras[i] for i in group])
         prefix = _prefix_cache(model, attention_mask=mask, inputs_embeds=embeds)
         pending: list[tuple[int, int, int, list[int]]] = []  # (prefix row, instance, answer, ids)
@@ -405,17 +395,12 @@ def generate_injected(
     The prompt pass runs on ``inputs_embeds`` (placeholders carry the projected vectors), the steps
     on token ids. Placeholder tokens are suppressed: a generated one would have no vector to carry.
     """
-    if num_beams < 1 or not 1 <= num_return_sequences <= num_beams:
-        raise ValueError(
-            f"need 1 ≤ num_return_sequences ≤ num_beams, got {num_return_sequences}, {num_beams}"
-        )
-    if constraint is not None and len(constraint) == 0:
-        raise ValueError("the title constraint is empty (no titles)")
     prompt_ids, extras, model, tok, device = _prepare(backbone, injector, prompts, extras_list, batch_size)
     spec = decode_spec(
         tok,
         max_new_tokens=max_new_tokens,
         num_beams=num_beams,
+        num_return_sequences=num_return_sequences,
         constraint=constraint,
         stop=stop,
         suppress=injector.token_ids,
@@ -426,7 +411,7 @@ def generate_injected(
     bar = tqdm(total=len(prompts), desc="generating", unit="prompt", disable=not progress)
     for start in range(0, len(order), batch_size):
         batch = order[start : start + batch_size]
-        ids, mask = _left_pad([prompt_ids[i] for i in batch], tok.pad_token_id, device)
+        ids, mask = left_pad([prompt_ids[i] for i in batch], tok.pad_token_id, device)
         embeds = injector.build_inputs_embeds(model, ids, [extras[i] for i in batch])
         hyps = decode(model, tok, spec, inputs_embeds=embeds, attention_mask=mask)
         for r, i in enumerate(batch):

@@ -35,7 +35,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from bench.llm.chat import encode_continuation, encode_prompt
+from bench.llm.chat import encode_continuation, encode_prompt, left_pad
 
 #: Most answer tokens scored in one forward pass (bounds the ``rows × length × vocab`` logits).
 _MAX_ANSWER_TOKENS = 4096
@@ -217,12 +217,7 @@ def score_token_ids(
     device = _device(model)
     bar = tqdm(total=len(prompt_ids), desc="scoring", unit="prompt", disable=not progress)
     for groups in _chunks(plan, batch_size, lambda g: len(g[0]), _MAX_PROMPT_TOKENS):
-        width = max(len(pre) for pre, _ in groups)
-        ids = torch.full((len(groups), width), pad_id, dtype=torch.long, device=device)
-        mask = torch.zeros((len(groups), width), dtype=torch.long, device=device)
-        for g, (pre, _) in enumerate(groups):
-            ids[g, width - len(pre) :] = torch.tensor(pre, device=device)
-            mask[g, width - len(pre) :] = 1
+        ids, mask = left_pad([pre for pre, _ in groups], pad_id, device)
         prefix = _prefix_cache(model, input_ids=ids, attention_mask=mask)
         first = prefix.last_logprobs
         # Rows to run after a prefix: (prefix row, fed ids) -> [(instance, answer, offset, ids)];
