@@ -31,7 +31,7 @@ def _progress_enabled() -> bool:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bench.config import load_suite
-    from bench.evaluate import check_claims
+    from bench.evidence import check_claims
     from bench.registry import load_plugin
     from bench.runner import RunOptions, instantiate_explainers, instantiate_tasks, run_suite
 
@@ -106,7 +106,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from bench.config import load_suite
-    from bench.evaluate import check_claims
+    from bench.evidence import check_claims
     from bench.runner import instantiate_explainers, instantiate_tasks
 
     suite = load_suite(args.suite, overrides=list(args.set or []))

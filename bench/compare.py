@@ -1,8 +1,10 @@
 """``recxbench compare``: gate a run against a baseline run, sample by sample.
 
 For every (explainer, task, metric) present in both runs, the per-sample scores are paired by
-``instance_id`` and tested (McNemar's exact test for 0/1 metrics, else the paired randomization
-test); Holm's correction runs over all comparisons of the gate. A **regression** is a change in
+``instance_id`` and tested with the board's own statistics (:func:`bench.stats.table_statistics`:
+McNemar's exact test for 0/1 metrics and the paired randomization test otherwise; users resampled
+where the board resampled users; F1 by its parts and AUC recomputed per resample); Holm's correction
+runs over all comparisons of the gate. A **regression** is a change in
 the worse direction that is significant after correction, or larger than the metric's absolute
 tolerance (``tolerances: {"task/metric": x}`` in the suite, or ``--tolerance``). Improvements are
 reported the same way. Runs with different task configurations, datasets or instance sets are not
@@ -20,7 +22,7 @@ from tabulate import tabulate
 
 from bench import stats
 from bench.errors import UserError
-from bench.evaluate import TEST_NAMES, stat_seed
+from bench.evidence import TEST_NAMES, stat_seed
 from bench.io import read_json, read_jsonl
 
 
@@ -66,31 +68,51 @@ def _load(run: Path) -> dict[str, Any]:
 
 
 def _samples(run: Path, explainer: str, task: str) -> dict[str, dict[str, Any]]:
+    """``instance_id -> row`` of a samples file (scores, ratio parts, user, confidence, label)."""
     path = run / "samples" / explainer / f"{task}.jsonl"
     if not path.exists():
         raise UserError(
             "samples file missing", where=str(path), fix="the run directory is incomplete; re-run the suite"
         )
-    out = {}
-    for row in read_jsonl(path):
-        scores: dict[str, Any] = dict(row["scores"])
-        for metric, (num, den) in (row.get("ratio_parts") or {}).items():
-            scores[f"{metric}\0parts"] = (float(num), float(den))
-        out[row["instance_id"]] = scores
-    return out
+    return {row["instance_id"]: row for row in read_jsonl(path)}
 
 
-def _ratio_test(a: dict, b: dict, ids: list[str], metric: str, *, resamples: int, seed: int) -> Any:
-    """Ratio metrics (F1): randomization over the (num, den) parts. Returns (test, current, baseline)."""
-    key = f"{metric}\0parts"
-    if not all(key in a[i] and key in b[i] for i in ids):
+def _table(
+    a: dict[str, dict[str, Any]],
+    b: dict[str, dict[str, Any]],
+    ids: list[str],
+    metric: str,
+    info: dict[str, Any],
+    *,
+    by_user: bool,
+    resamples: int,
+    seed: int,
+) -> tuple[Any, float, float] | None:
+    """The paired test of current vs baseline on one metric, at the board's resampling unit and
+    with the board's statistic (mean, corpus ratio or AUC). Returns (test, current, baseline)."""
+    va = np.array([a[i]["scores"].get(metric, np.nan) for i in ids], dtype=np.float64)
+    vb = np.array([b[i]["scores"].get(metric, np.nan) for i in ids], dtype=np.float64)
+    if np.isnan(va).any() or np.isnan(vb).any():
         return None
-    pa = (np.array([a[i][key][0] for i in ids]), np.array([a[i][key][1] for i in ids]))
-    pb = (np.array([b[i][key][0] for i in ids]), np.array([b[i][key][1] for i in ids]))
-    (test,) = stats.compare_all_pairs_ratio(
-        {"current": pa, "baseline": pb}, resamples=resamples, seed=seed, correction="none"
+    clusters = np.unique([str(a[i].get("user_id")) for i in ids], return_inverse=True)[1] if by_user else None
+    kw: dict[str, Any] = {"kind": "mean", "values": {"current": va, "baseline": vb}}
+    parts = [(r.get("ratio_parts") or {}).get(metric) for src in (a, b) for r in (src[i] for i in ids)]
+    conf = [r.get("confidence") for src in (a, b) for r in (src[i] for i in ids)]
+    if info.get("ratio") and all(p is not None for p in parts):
+        n = len(ids)
+        pa = (np.array([p[0] for p in parts[:n]]), np.array([p[1] for p in parts[:n]]))
+        pb = (np.array([p[0] for p in parts[n:]]), np.array([p[1] for p in parts[n:]]))
+        kw = {"kind": "ratio", "parts": {"current": pa, "baseline": pb}}
+    elif info.get("auc") and all(c is not None for c in conf):
+        labels = np.array([float(a[i]["label"]) for i in ids])
+        ca, cb = np.array(conf[: len(ids)], dtype=np.float64), np.array(conf[len(ids) :], dtype=np.float64)
+        kw = {"kind": "auc", "auc": {"current": (ca, labels), "baseline": (cb, labels)}}
+    binary = bool(info.get("binary")) and set(np.unique(np.concatenate([va, vb]))) <= {0.0, 1.0}
+    table = stats.table_statistics(
+        **kw, binary=binary, clusters=clusters, resamples=resamples, seed=seed, correction="none"
     )
-    return test, stats.ratio_value(*pa), stats.ratio_value(*pb)
+    (test,) = table.tests  # "baseline" vs "current": only its p-value is used
+    return test, table.values["current"], table.values["baseline"]
 
 
 def check_comparable(cur: dict[str, Any], base: dict[str, Any]) -> None:
@@ -131,6 +153,7 @@ def compare_runs(
     cur_rows = {(r["explainer"], r["task"], r["metric"]) for r in cur["results"]}
     base_rows = {(r["explainer"], r["task"], r["metric"]) for r in base["results"]}
     pairs = sorted({(e, t) for e, t, _ in cur_rows & base_rows})
+    units: dict[str, str] = dict((cur.get("protocol") or {}).get("resampling_unit") or {})
     for explainer, task in pairs:
         a, b = _samples(run_dir, explainer, task), _samples(baseline_dir, explainer, task)
         if set(a) != set(b):
@@ -145,23 +168,14 @@ def compare_runs(
         for metric in metrics:
             if (explainer, task, metric) not in cur_rows & base_rows:
                 continue
-            va = np.array([a[i].get(metric, np.nan) for i in ids], dtype=np.float64)
-            vb = np.array([b[i].get(metric, np.nan) for i in ids], dtype=np.float64)
-            if np.isnan(va).any() or np.isnan(vb).any():
-                continue
             info = metric_info.get((task, metric), {"higher_is_better": True, "binary": False})
-            binary = bool(info.get("binary")) and set(np.unique(np.concatenate([va, vb]))) <= {0.0, 1.0}
             seed_k = stat_seed(seed, "compare", explainer, task, metric)
-            ratio = (
-                _ratio_test(a, b, ids, metric, resamples=resamples, seed=seed_k)
-                if info.get("ratio")
-                else None
+            found = _table(
+                a, b, ids, metric, info, by_user=units.get(task) == "user", resamples=resamples, seed=seed_k
             )
-            if ratio is not None:
-                test, cur_value, base_value = ratio
-            else:
-                test = stats.paired_test(va, vb, binary=binary, resamples=resamples, seed=seed_k)
-                cur_value, base_value = float(va.mean()), float(vb.mean())
+            if found is None:
+                continue
+            test, cur_value, base_value = found
             hib = bool(info.get("higher_is_better", True))
             delta = cur_value - base_value  # equals the difference of the means in the samples files
             pending.append(

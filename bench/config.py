@@ -61,6 +61,7 @@ SUITE_DEFAULTS: dict[str, Any] = {
         "test": "auto",  # auto (McNemar for 0/1 metrics, else paired randomization) | randomization | bootstrap | wilcoxon
         "correction": "holm",  # holm | bh | none, over each (task, metric) family of pairwise comparisons
         "alpha": 0.05,  # significance level
+        "unit": "auto",  # what CIs and tests resample: auto (users when a task has several instances per user, else instances) | user | instance
     },
     "claims": [],  # "A > B on task/metric" statements that get a verdict
     "tolerances": {},  # {"task/metric": absolute drop tolerated by `recxbench compare`}
@@ -367,6 +368,8 @@ def _validate_values(raw: dict[str, Any], where: str) -> None:
         raise bad("stats.resamples", "must be an integer >= 100", "e.g. 10000")
     if not 0 < float(s["alpha"]) < 1:
         raise bad("stats.alpha", "must be in (0, 1)", "e.g. 0.05")
+    if s["unit"] not in ("auto", "user", "instance"):
+        raise bad("stats.unit", f"unknown resampling unit {s['unit']!r}", "use auto, user or instance")
     if not isinstance(raw["tasks"], list) or not raw["tasks"]:
         raise bad("tasks", "a suite needs at least one task", "list task names, e.g. [item_ranking]")
     if not isinstance(raw["seed"], int):

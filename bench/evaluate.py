@@ -3,7 +3,7 @@
 Per (explainer, task) the task's kernels give per-sample score vectors; they are written to
 ``samples/<explainer>/<task>.jsonl`` and every aggregate ``value`` is the plain mean of the vector
 written there, so anyone can recompute it. CIs, pairwise tests (one family per task and metric),
-rank groups and claim verdicts come from :mod:`bench.stats`.
+rank groups and claim verdicts come from :mod:`bench.evidence` (which uses :mod:`bench.stats`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bench import stats
-from bench.errors import UserError
+from bench.evidence import (
+    compute_statistics,
+    evaluate_claims,
+    identical_pairs,
+    prediction_fingerprint,
+    resampling_clusters,
+)
 from bench.io import write_json, write_jsonl
 from bench.manifest import build_manifest
 from bench.tasks.base import Task
@@ -28,13 +33,6 @@ if TYPE_CHECKING:
     from bench.runner import RunState
 
 log = logging.getLogger(__name__)
-
-TEST_NAMES = {
-    "randomization": "paired_randomization",
-    "mcnemar": "mcnemar_exact",
-    "bootstrap": "paired_bootstrap",
-    "wilcoxon": "wilcoxon",
-}
 
 
 def sample_rows(
@@ -54,6 +52,7 @@ def sample_rows(
         rows.append(
             {
                 "instance_id": inst.instance_id,
+                "key": inst.key,
                 "user_id": user_ids[inst.user],
                 "history": list(inst.history),
                 "candidates": list(inst.candidates),
@@ -69,173 +68,35 @@ def sample_rows(
     return rows
 
 
-def stat_seed(seed: int, *parts: str) -> int:
-    """A stable per-table seed: the same table gets the same draws on every machine."""
-    return int(np.random.SeedSequence([seed, *(zlib.crc32(p.encode()) for p in parts)]).generate_state(1)[0])
+MASKING_RULE = (
+    "f reads the history window the explainer is shown; every item of the user's whole prior history "
+    "(not only the window) is excluded from f's candidates (RecExplainer's rule: earlier items -> -inf), "
+    "so no label, ranking candidate or classification item is an item the user already interacted with"
+)
+ACCESS_RULE = (
+    "explainers receive unlabelled instances with opaque ids in a seeded shuffled order; behavior: "
+    "titles, metadata, align-train instances with f's labels and the interactions of users who are not "
+    "scored; embedding: also f's item table and f's user vectors of the shown histories; white-box: f"
+)
 
 
-def compute_statistics(
-    vectors: Mapping[str, Mapping[str, Mapping[str, np.ndarray]]],
-    tasks: Mapping[str, Task],
-    access: Mapping[str, str],
-    *,
-    stats_cfg: Mapping[str, Any],
-    seed: int,
-    ratios: Mapping[str, Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]]] | None = None,
-) -> tuple[list[dict], list[dict], dict]:
-    """``vectors[task][metric][explainer]`` -> (results rows, comparisons, comparison index).
-
-    Ratio metrics (``MetricSpec.ratio``, e.g. F1) with their parts in ``ratios`` get ratio-bootstrap
-    CIs and ratio randomization tests; every other metric is a mean of independent per-sample scores.
-    """
-    results: list[dict] = []
-    comparisons: list[dict] = []
-    index: dict = {}
-    for task_name, task in tasks.items():
-        specs = {m.name: m for m in task.metrics()}
-        for metric, spec in specs.items():
-            per_expl = {
-                e: v
-                for e, v in vectors.get(task_name, {}).get(metric, {}).items()
-                if len(v) and not np.isnan(v).any()
-            }
-            if not per_expl:
-                continue
-            names = sorted(per_expl)
-            X = np.stack([per_expl[e] for e in names])
-            s = stat_seed(seed, task_name, metric)
-            parts = (ratios or {}).get(task_name, {}).get(metric, {})
-            if spec.ratio and set(parts) >= set(names):
-                # a corpus ratio (F1): resample its numerator and denominator, not the contributions
-                num = np.stack([parts[e][0] for e in names])
-                den = np.stack([parts[e][1] for e in names])
-                cis = stats.bootstrap_ci_ratio_many(
-                    num,
-                    den,
-                    confidence=float(stats_cfg["confidence"]),
-                    resamples=int(stats_cfg["resamples"]),
-                    seed=s,
-                )
-                tests = stats.compare_all_pairs_ratio(
-                    {e: parts[e] for e in names},
-                    resamples=int(stats_cfg["resamples"]),
-                    seed=s,
-                    correction=str(stats_cfg["correction"]),
-                )
-            else:
-                cis = stats.bootstrap_ci_many(
-                    X,
-                    confidence=float(stats_cfg["confidence"]),
-                    resamples=int(stats_cfg["resamples"]),
-                    seed=s,
-                )
-                tests = stats.compare_all_pairs(
-                    per_expl,
-                    binary=spec.binary,
-                    method=str(stats_cfg["test"]),
-                    resamples=int(stats_cfg["resamples"]),
-                    seed=s,
-                    confidence=float(stats_cfg["confidence"]),
-                    correction=str(stats_cfg["correction"]),
-                )
-            means = {e: float(np.mean(per_expl[e])) for e in names}
-            groups = stats.rank_groups(
-                means, tests, alpha=float(stats_cfg["alpha"]), higher_is_better=spec.higher_is_better
-            )
-            for e, (lo, hi) in zip(names, cis):
-                results.append(
-                    {
-                        "explainer": e,
-                        "access": access[e],
-                        "task": task_name,
-                        "metric": metric,
-                        "value": means[e],
-                        "ci_low": float(lo),
-                        "ci_high": float(hi),
-                        "n": int(per_expl[e].size),
-                        "group": groups.get(e),
-                        "higher_is_better": spec.higher_is_better,
-                    }
-                )
-            for t in tests:
-                index[(task_name, metric, t.a, t.b)] = t
-                q = t.p
-                comparisons.append(
-                    {
-                        "task": task_name,
-                        "metric": metric,
-                        "a": t.a,
-                        "b": t.b,
-                        "diff": float(t.diff),
-                        "test": TEST_NAMES.get(t.test, t.test),
-                        "p_value": float(t.p_value),
-                        "p_adjusted": float(q),
-                        "significant": bool(q < float(stats_cfg["alpha"])),
-                        "n": int(t.n),
-                        **({"ci_low": t.ci_low, "ci_high": t.ci_high} if t.ci_low is not None else {}),
-                    }
-                )
-    return results, comparisons, index
-
-
-def evaluate_claims(
-    claims: Sequence[str], index: Mapping, tasks: Mapping[str, Task], alpha: float
-) -> list[dict]:
-    hib = {f"{t}/{m.name}": m.higher_is_better for t, task in tasks.items() for m in task.metrics()}
-    out = []
-    for text in claims:
-        claim = stats.parse_claim(text)
-        if (claim.task, claim.metric, claim.a, claim.b) not in index and (
-            claim.task,
-            claim.metric,
-            claim.b,
-            claim.a,
-        ) not in index:
-            out.append(
-                {
-                    "claim": text,
-                    "verdict": "inconclusive",
-                    "p_adjusted": None,
-                    "diff": None,
-                    "note": "no such comparison on this board",
-                }
-            )
-            continue
-        out.append(stats.evaluate_claim(claim, index, alpha=alpha, higher_is_better=hib))
-    return out
-
-
-def check_claims(claims: Sequence[str], explainer_labels: Sequence[str], task_names: Sequence[str]) -> None:
-    """Fail early (before any training) on a claim that names an unknown explainer or task."""
-    for text in claims:
-        c = stats.parse_claim(text)
-        for name in (c.a, c.b):
-            if name not in explainer_labels:
-                raise UserError(
-                    f"claim {text!r} names unknown explainer {name!r}",
-                    where="claims",
-                    fix=f"explainers: {', '.join(explainer_labels)}",
-                )
-        if c.task not in task_names:
-            raise UserError(
-                f"claim {text!r} names unknown task {c.task!r}",
-                where="claims",
-                fix=f"tasks: {', '.join(task_names)}",
-            )
-
-
-def protocol_card(state: RunState) -> dict[str, Any]:
+def protocol_card(state: RunState, units: Mapping[str, str] | None = None) -> dict[str, Any]:
+    assert state.split is not None
     u = state.suite.raw["users"]
     return {
         "split": f"chronological leave-one-out: stable sort on raw timestamps (ties keep file order); last item test, "
         f"second-to-last valid; users with < {state.split.min_interactions} interactions dropped",
         "teacher": "labels are the target's own predictions on the history the explainer sees",
+        "masking": MASKING_RULE,
+        "access": ACCESS_RULE,
         "history_len": {t: task.params.get("history_len") for t, task in state.tasks.items()},
         "users": {p: int(len(r)) for p, r in state.user_parts.items()},
         "train_contexts_per_user": u["train_contexts_per_user"],
         "tasks": {t: task.protocol() for t, task in state.tasks.items()},
-        "target_card": "full ranking over all items, the user's earlier items masked",
+        "target_card": "full ranking over all items, the user's earlier items masked (the same exclusion "
+        "rule as the labels; 'teacher view' rows: f reads only the shown window)",
         "stats": dict(state.suite.raw["stats"]),
+        "resampling_unit": dict(units or {}),
     }
 
 
@@ -255,6 +116,9 @@ def finish_run(state: RunState, *, started: float) -> dict[str, Any]:
             device=state.device,
             seed=int(state.suite.raw["seed"]),
         )
+    aucs: dict[str, dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]] = {}
+    lengths: dict[str, dict[str, np.ndarray]] = {}
+    prints: dict[str, dict[str, str]] = {}
     for label, per_task in state.predictions.items():
         for task_name, preds in per_task.items():
             task = state.tasks[task_name]
@@ -271,12 +135,29 @@ def finish_run(state: RunState, *, started: float) -> dict[str, Any]:
                 )
             for metric, pair in parts.items():
                 ratios.setdefault(task_name, {}).setdefault(metric, {})[label] = pair
+            for metric, pair in task.auc_inputs(insts, preds).items():
+                aucs.setdefault(task_name, {}).setdefault(metric, {})[label] = pair
+            n = task.list_lengths(preds)
+            if n is not None:
+                lengths.setdefault(task_name, {})[label] = n
+            prints.setdefault(task_name, {})[label] = prediction_fingerprint(preds)
     state.stage_seconds["scoring"] = round(time.perf_counter() - t0, 3)  # includes any judge
     t0 = time.perf_counter()
     access = {label: info["access"] for label, info in state.explainer_info.items()}
     cfg = state.suite.raw
+    unit = str(cfg["stats"].get("unit", "auto"))
+    clusters = {t: resampling_clusters(state.instances[t]["align_test"], unit) for t in state.tasks}
     results, comparisons, index = compute_statistics(
-        vectors, state.tasks, access, stats_cfg=cfg["stats"], seed=int(cfg["seed"]), ratios=ratios
+        vectors,
+        state.tasks,
+        access,
+        stats_cfg=cfg["stats"],
+        seed=int(cfg["seed"]),
+        ratios=ratios,
+        aucs=aucs,
+        clusters=clusters,
+        identical={t: identical_pairs(p) for t, p in prints.items()},
+        list_lengths=lengths,
     )
     claims = evaluate_claims(cfg["claims"], index, state.tasks, float(cfg["stats"]["alpha"]))
     state.stage_seconds["stats"] = round(time.perf_counter() - t0, 3)
@@ -289,7 +170,9 @@ def finish_run(state: RunState, *, started: float) -> dict[str, Any]:
         "correction": cfg["stats"]["correction"],
         "dataset": state.dataset.stats(),
         "target": state.target_card,
-        "protocol": protocol_card(state),
+        "protocol": protocol_card(
+            state, {t: "instance" if c is None else "user" for t, c in clusters.items()}
+        ),
         "tasks": {
             t: {
                 "kind": task.spec.kind,

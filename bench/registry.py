@@ -127,6 +127,7 @@ for _name, _spec in {
     "random": "bench.explainers.baselines:RandomExplainer",
     "popularity": "bench.explainers.baselines:PopularityExplainer",
     "target-oracle": "bench.explainers.baselines:TargetOracle",
+    "item-prior": "bench.explainers.baselines:ItemPrior",
     "surrogate-tree": "bench.explainers.surrogate:SurrogateTreeExplainer",
     "zero-shot-llm": "bench.explainers.llm_prompted:ZeroShotLLM",
     "few-shot-llm": "bench.explainers.llm_prompted:FewShotLLM",

@@ -20,15 +20,16 @@ from typing import Any
 import numpy as np
 
 from bench import registry
+from bench.access import ContextFactory, blind, presentation_order
 from bench.config import SuiteConfig, stable_hash
 from bench.data.catalog import Catalog
 from bench.data.dataset import Dataset, Split, leave_one_out
 from bench.data.resolve import resolve_dataset
 from bench.errors import UserError
-from bench.explainers.base import Explainer, ExplainerContext
+from bench.explainers.base import Explainer
 from bench.io import read_json, read_jsonl, write_json, write_jsonl
 from bench.recommenders.base import TargetRecommender
-from bench.tasks.base import BuildInput, Task
+from bench.tasks.base import BuildInput, Task, check_unseen
 from bench.types import Instance, Prediction
 
 log = logging.getLogger(__name__)
@@ -210,6 +211,18 @@ def stage_target(state: RunState) -> None:
         state.target_card = card
 
 
+def teacher_views(state: RunState) -> dict[str, dict[str, float]]:
+    """The target card's teacher-view rows: test accuracy of ``f`` reading only the window each
+    task shows (its ``history_len``), with the whole prior history excluded — the labels' rule."""
+    from bench.recommenders.evaluation import teacher_view
+
+    assert state.target is not None and state.split is not None
+    windows = sorted(
+        {int(t.params["history_len"]) for t in state.tasks.values() if "history_len" in t.params}
+    )
+    return {str(w): teacher_view(state.target, state.split, window=w) for w in windows}
+
+
 def split_users(state: RunState) -> dict[str, np.ndarray]:
     """Disjoint align-train / align-valid / align-test user rows, fixed by the seed."""
     assert state.split is not None
@@ -263,31 +276,16 @@ def stage_instances(state: RunState) -> None:
                     contexts_per_user=per_user,
                 )
                 insts = task.build(inp)
+                leaks = check_unseen(task, state.split, insts)
+                if leaks:  # a task implementation broke the masking rule: never publish its labels
+                    raise RuntimeError(
+                        f"task {name!r} built {leaks} {part} instances whose teacher item the user had "
+                        "already interacted with; labels must come from teacher_scores()"
+                    )
                 write_jsonl(path, [i.to_json() for i in insts])
                 state.instances[name][part] = insts
             sizes = {p: len(v) for p, v in state.instances[name].items()}
             log.info("task %s: %s instances", name, sizes)
-
-
-def blind(inst: Instance, task: Task, access: str) -> Instance:
-    """The instance as an explainer sees it at prediction time: no label, only public meta.
-
-    For tasks that hide the history (history reconstruction), the history is removed too; the
-    target's user vector is kept only for explainers with embedding or white-box access.
-    """
-    keys = set(task.public_meta_keys())
-    if access == "behavior":
-        keys.discard("user_vector")
-    hide = getattr(task, "hides_history", lambda: False)()
-    return Instance(
-        instance_id=inst.instance_id,
-        task=inst.task,
-        user=inst.user,
-        history=() if hide else inst.history,
-        label=None,
-        candidates=inst.candidates,
-        meta={k: v for k, v in inst.meta.items() if k in keys},
-    )
 
 
 def _answers(explainer: Explainer, task: Task) -> bool:
@@ -308,8 +306,18 @@ def stage_explainers(state: RunState, explainers: Mapping[str, Explainer], *, pr
     from tqdm.auto import tqdm
 
     assert state.dataset is not None and state.split is not None and state.target is not None
-    catalog = state.catalog or Catalog.from_dataset(state.dataset)
     seed = int(state.suite.raw["seed"])
+    contexts = ContextFactory(
+        dataset=state.dataset,
+        split=state.split,
+        catalog=state.catalog or Catalog.from_dataset(state.dataset),
+        target=state.target,
+        tasks=state.tasks,
+        instances=state.instances,
+        scored_users=state.split.users[state.user_parts["align_test"]],
+        device=state.device,
+        seed=seed,
+    )
     train = {t: parts["align_train"] for t, parts in state.instances.items()}
     valid = {t: parts["align_valid"] for t, parts in state.instances.items()}
     for label, explainer in tqdm(
@@ -338,32 +346,34 @@ def stage_explainers(state: RunState, explainers: Mapping[str, Explainer], *, pr
                 }
                 log.info("explainer %s: reusing cached predictions", label)
                 continue
-            ctx = ExplainerContext(
-                dataset=state.dataset,
-                split=state.split,
-                catalog=catalog,
-                target=state.target,
-                tasks=state.tasks,
-                device=state.device,
+            ctx = contexts.context(
+                explainer.access,
                 cache_dir=directory / "work",
-                seed=seed,
                 extra={"valid": valid, "adapters_dir": state.cache / "adapters"},
             )
             t0 = time.perf_counter()
             explainer.fit({t: train[t] for t in supported}, ctx)
             fit_s = time.perf_counter() - t0
             state.predictions[label] = {}
-            for t in supported:
+            # tasks that hide the history first: nothing shown before them can be matched to them
+            hides = [t for t in supported if getattr(state.tasks[t], "hides_history", lambda: False)()]
+            for t in hides + [t for t in supported if t not in hides]:
                 task = state.tasks[t]
                 insts = state.instances[t]["align_test"]
-                blinded = [blind(i, task, explainer.access) for i in insts]
+                order = presentation_order(seed, t, len(insts))
+                shown = [blind(insts[int(j)], task, explainer.access) for j in order]
+                if ctx.embeddings_ is not None and t not in hides:
+                    ctx.embeddings_.grant(i.history for i in shown)
                 t1 = time.perf_counter()
                 if task.uses_explanations:
-                    texts = explainer.explain(blinded)
-                    preds = [Prediction(i.instance_id, str(x), raw=str(x)) for i, x in zip(blinded, texts)]
+                    texts = explainer.explain(shown)
+                    answers = [Prediction(i.instance_id, str(x), raw=str(x)) for i, x in zip(shown, texts)]
                 else:
-                    preds = explainer.predict(t, blinded)
-                _check_predictions(label, t, insts, preds)
+                    answers = explainer.predict(t, shown)
+                _check_predictions(label, t, shown, answers)
+                preds: list[Prediction] = [answers[0]] * len(insts) if insts else []
+                for j, p in zip(order, answers, strict=True):
+                    preds[int(j)] = p
                 log.info(
                     "explainer %s: %s predicted %d instances in %.1f s",
                     label,
@@ -397,6 +407,7 @@ def run_suite(suite: SuiteConfig, opts: RunOptions) -> dict[str, Any]:
     state.out.mkdir(parents=True, exist_ok=True)
     stage_data(state)
     stage_target(state)
+    state.target_card = {**state.target_card, "teacher_view": teacher_views(state)}
     stage_instances(state)
     stage_explainers(state, explainers, progress=opts.progress)
     return finish_run(state, started=t0)

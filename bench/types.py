@@ -19,7 +19,10 @@ class Instance:
     """One teacher instance, built from the target recommender's own predictions.
 
     Attributes:
-        instance_id: stable id, ``"{task}/{split}/{user}/{k}"``; pairs samples across explainers and runs.
+        instance_id: stable, opaque id (a hash of ``key``); pairs samples across explainers and runs
+            and is all an explainer learns of an instance's identity.
+        key: the readable, label-free key ``"{task}/{part}/{raw user}/{k}[/slot]"``, kept in the
+            samples files for people; never handed to an explainer.
         task: task name (e.g. ``"item_ranking"``).
         user: internal user index.
         history: internal item indices the explainer sees, oldest first (the target scored exactly this).
@@ -37,6 +40,7 @@ class Instance:
     label: Any
     candidates: tuple[int, ...] = ()
     meta: dict[str, Any] = field(default_factory=dict)
+    key: str = ""
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -55,6 +59,7 @@ class Instance:
             label=label,
             candidates=tuple(int(x) for x in d.get("candidates", ())),
             meta=dict(d.get("meta", {})),
+            key=str(d.get("key", "")),
         )
 
 

@@ -47,7 +47,7 @@ def test_run_directory_contract(tiny_run: Path) -> None:
     assert res["dataset"]["name"] == "tiny" and res["dataset"]["users"] == 150
     assert {"hr@10", "ndcg@10", "mrr@10"} <= set(res["target"]["test"])
     expl = {r["explainer"] for r in res["results"]}
-    assert expl == {"random", "popularity", "target-oracle", "surrogate-tree"}
+    assert expl == {"random", "popularity", "item-prior", "target-oracle", "surrogate-tree"}
     # every row has a CI and n; every pair of every (task, metric) is compared
     for r in res["results"]:
         assert r["n"] > 0 and r["ci_low"] <= r["value"] + 1e-12 <= r["ci_high"] + 2e-12

@@ -115,12 +115,15 @@ def test_build(setup):
     for inst in insts:
         (item,) = inst.candidates
         assert item not in inst.history and len(inst.history) == 9
-        assert set(inst.meta) == {"target_rank", "n_unseen", "target_score"}
+        assert set(inst.meta) == {"target_rank", "n_unseen", "target_score", "prefix_len"}
         m, r = inst.meta["n_unseen"], inst.meta["target_rank"]
-        assert m == N_ITEMS - 9
+        prior = split.train[int(np.searchsorted(split.users, inst.user))]
+        assert inst.meta["prefix_len"] == len(prior) and item not in set(prior.tolist())
+        assert m == N_ITEMS - len(set(prior.tolist()))  # the whole prior history is excluded
         assert (r < max(1, int(0.2 * m))) if inst.label == 1 else (r >= m - max(1, int(0.5 * m)))
         assert inst.meta["target_score"] == pytest.approx(float(target.scores([inst.history])[0, item]))
-        assert inst.instance_id.endswith("/pos" if inst.label else "/neg")
+        assert "pos" not in inst.key and "neg" not in inst.key and inst.key.endswith(("/a", "/b"))
+        assert inst.instance_id not in inst.key and len(inst.instance_id) == 16
     again = make_task().build(
         BuildInput(
             split=split, target=target, rows=np.arange(40), part="align_test", rng=np.random.default_rng(0)

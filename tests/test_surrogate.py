@@ -107,10 +107,10 @@ def make_setup(*, with_metadata: bool = True):
             for part, r in rows.items()
         }
     ctx = ExplainerContext(
+        access="behavior",
         dataset=ds,
         split=split,
         catalog=None,  # type: ignore[arg-type]
-        target=target,  # type: ignore[arg-type]
         tasks=tasks,
         seed=0,
         extra={"valid": {t: p["align_valid"] for t, p in parts.items()}},

@@ -15,6 +15,14 @@ BUILTIN = {
     "ml-100k": "MovieLens-100k (RecBole 1.2.1 atomic files, fetched from PyPI on first use)",
     "tiny": "generated: a few hundred users with genre tastes and item chains (tests, demos)",
     "opaque": "generated like tiny, but titles are random strings: preferences live only in f's latent factors",
+    "opaque-balanced": "generated, titles random strings, every item liked by half of the users: "
+    "item identity alone predicts nothing, only the user's taste does",
+}
+#: generated datasets: name -> make_tiny arguments that the name fixes
+_GENERATED = {
+    "tiny": {"opaque": False},
+    "opaque": {"opaque": True},
+    "opaque-balanced": {"opaque": True, "balanced_items": True},
 }
 
 
@@ -31,9 +39,9 @@ def resolve_dataset(section: Mapping[str, Any]) -> Dataset:
 
         directory = ensure_ml100k()
         return loaders.load_dataset(directory, format="atomic", name="ml-100k")
-    if name in ("tiny", "opaque"):
+    if name in _GENERATED:
         try:
-            return synthetic.make_tiny(**{"opaque": name == "opaque", **params})
+            return synthetic.make_tiny(**{**_GENERATED[name], **params})
         except TypeError as err:
             raise ConfigError(
                 f"bad generator parameter ({err})",

@@ -5,9 +5,14 @@ How each task is answered (the same for every LLM explainer, so they differ only
 * retrieval — beam search (``retrieval_beams`` beams, each beam one answer), constrained to catalog
   titles or free; free text is resolved through the catalog and unresolved titles count as
   hallucinated items (``-1``);
-* ranking — greedy generation of the ordered titles, split on ``;``/newlines/numbering and matched
-  to the shown candidates; missing candidates are appended in the order shown and repeated or
-  foreign titles dropped, and such a repaired answer counts as a parse failure;
+* ranking — with ``constrained`` (the default), the order is built one candidate at a time: each
+  step appends the unused candidate whose title, written after the answer so far, the model finds
+  most likely (log-likelihood, as for classification), so the answer is always a permutation of the
+  shown candidates; without it, greedy generation of the ordered titles, split on
+  ``;``/newlines/numbering and matched to the shown candidates; missing candidates are appended in
+  the order shown and repeated or foreign titles dropped, and such a repaired answer counts as a
+  parse failure (a model that cannot copy titles, such as ``tiny-random`` after a short LoRA,
+  fails every time);
 * classification — the log-likelihoods of the "Yes" and "No" answers (never parsed from free
   text); ``score = sigmoid(log P(Yes) - log P(No))``;
 * history reconstruction — not answerable from text alone (n/a) unless a subclass says otherwise.
@@ -141,7 +146,9 @@ class LLMExplainer(Explainer):
                     if self.params["constrained"]
                     else "free text resolved by the catalog"
                 ),
-                "ranking": "greedy generation, parsed",
+                "ranking": "candidates appended one at a time by log-likelihood (always a permutation)"
+                if self.params["constrained"]
+                else "greedy generation, parsed",
                 "classification": "log-likelihood of Yes vs No",
             },
         }
@@ -274,8 +281,55 @@ class LLMExplainer(Explainer):
     def predict_ranking(
         self, instances: list[Instance], prompts: list[str], extras: list[Any]
     ) -> list[Prediction]:
+        if self.params["constrained"]:
+            return self.rank_by_likelihood(instances, prompts, extras)
         texts = self._list_answers(prompts, extras)
         return [self.parse_ranking(inst, text) for inst, text in zip(instances, texts)]
+
+    def rank_by_likelihood(
+        self, instances: list[Instance], prompts: list[str], extras: list[Any]
+    ) -> list[Prediction]:
+        """Constrained ranking: the ranking counterpart of title-constrained retrieval.
+
+        The answer is written as training writes it (titles joined by the separator) and built one
+        candidate at a time: at each step every unused candidate is scored as ``answer so far +
+        its title`` (one batched log-likelihood call per position, ``n - 1`` in all; summed over
+        tokens, no length normalisation, as constrained retrieval ranks titles) and the most likely
+        one is appended (ties: the earlier shown). The result is always a permutation of the
+        shown candidates, so it never needs repair; what it measures is the model's preference.
+        """
+        sep = self.prompts.answers["separator"]
+        names = [self.titles(inst.candidates) for inst in instances]
+        orders: list[list[int]] = [[] for _ in instances]
+        while rows := [i for i, n in enumerate(names) if len(n) - len(orders[i]) > 1]:
+            rests = [[j for j in range(len(names[i])) if j not in orders[i]] for i in rows]
+            conts = [
+                [
+                    answer_text(prompts[i], "".join(names[i][k] + sep for k in orders[i]) + names[i][j])
+                    for j in rest
+                ]
+                for i, rest in zip(rows, rests)
+            ]
+            lls = self._score(
+                [prompts[i] for i in rows],
+                [extras[i] for i in rows],
+                conts,
+                batch_size=int(self.params["batch_size"]),
+            )
+            for i, rest, ll in zip(rows, rests, lls):
+                orders[i].append(rest[int(np.argmax(ll))])
+        preds = []
+        for inst, n, order in zip(instances, names, orders):
+            order += [j for j in range(len(n)) if j not in order]
+            preds.append(
+                Prediction(
+                    inst.instance_id,
+                    [inst.candidates[j] for j in order],
+                    raw=sep.join(n[j] for j in order),
+                    parse_ok=True,
+                )
+            )
+        return preds
 
     def _list_answers(self, prompts: list[str], extras: list[Any]) -> list[str]:
         """Greedy answers that list titles (ranking, history), cut at the first blank line."""

@@ -14,14 +14,17 @@ hybrid data forms we train H on the combined form only (as the released code doe
 form is what ``recexplainer-b`` measures, and the intention form is what ``recexplainer-i``
 measures, so H isolates the effect of seeing both at once.
 
-``ablation: zero | shuffle`` (inference only) feeds zero or shuffled vectors to the trained model:
-the I variant must then fall to chance, which shows the vectors carry the information.
+``ablation`` (inference only) feeds the trained model altered vectors: ``zero`` (user and item
+vectors zeroed), ``shuffle`` (every vector moved to another slot) or ``user_shuffle`` (each user's
+vector replaced by another user's, item vectors intact). Only ``user_shuffle`` isolates the *user*
+modality: an explainer that merely learned which items ``f`` likes keeps its score under it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -32,6 +35,9 @@ from bench.explainers.recexplainer import RecExplainerB
 from bench.types import Instance
 
 log = logging.getLogger(__name__)
+
+#: inference-only ablations (see the module docstring)
+ABLATIONS = ("none", "zero", "shuffle", "user_shuffle")
 
 
 class RecExplainerI(RecExplainerB):
@@ -48,7 +54,15 @@ class RecExplainerI(RecExplainerB):
         from bench.llm.inject import InjectionConfig, build_injector
 
         backbone = super().load_backbone(ctx)
-        self.item_table = np.asarray(ctx.target.item_embeddings(), dtype=np.float32)
+        if str(self.params["ablation"]) not in ABLATIONS:
+            from bench.errors import UserError
+
+            raise UserError(
+                f"unknown ablation {self.params['ablation']!r} for {self.name}",
+                where="explainers.params.ablation",
+                fix=f"use one of: {', '.join(ABLATIONS)}",
+            )
+        self.item_table = np.asarray(ctx.embeddings.item_vectors(), dtype=np.float32)
         cfg = InjectionConfig(
             mode=str(self.params["injection_mode"]),
             hidden=self.params["projector_hidden"],
@@ -56,20 +70,52 @@ class RecExplainerI(RecExplainerB):
             seed=ctx.seed,
         )
         self.injector = build_injector(backbone, rec_dim=self.item_table.shape[1], config=cfg, seed=ctx.seed)
-        self._user_cache: dict[tuple[int, ...], np.ndarray] = {}
+        self._user_remap: dict[bytes, np.ndarray] | None = None
         return backbone
 
     # -- vectors ---------------------------------------------------------------------------------
 
     def user_vector(self, inst: Instance) -> np.ndarray:
         if "user_vector" in inst.meta:  # history reconstruction: the history itself is hidden
-            return np.asarray(inst.meta["user_vector"], dtype=np.float32)
-        key = tuple(inst.history)
-        if key not in self._user_cache:
-            self._user_cache[key] = np.asarray(
-                self.ctx.target.user_embeddings([list(key)])[0], dtype=np.float32
-            )
-        return self._user_cache[key]
+            vec = np.asarray(inst.meta["user_vector"], dtype=np.float32)
+        else:
+            vec = self.ctx.embeddings.user_vector(inst.history)
+        if self._user_remap is not None:
+            return self._user_remap[vec.tobytes()]
+        return vec
+
+    @contextmanager
+    def _user_shuffle(self, instances: list[Instance]) -> Iterator[None]:
+        """Under ``ablation: user_shuffle``, each distinct user vector of ``instances`` is replaced by
+        another one along a seeded cycle (a derangement: no user keeps its own vector); the item
+        vectors are untouched. Users are told apart by their vectors (ids are hidden from explainers)."""
+        if str(self.params["ablation"]) != "user_shuffle":
+            yield
+            return
+        distinct: dict[bytes, np.ndarray] = {}
+        for inst in instances:
+            v = self.user_vector(inst)
+            distinct.setdefault(v.tobytes(), v)
+        keys = sorted(distinct)
+        perm = np.random.default_rng(np.random.SeedSequence([self.ctx.seed, 9_000_011])).permutation(
+            len(keys)
+        )
+        remap = {}
+        for j in range(len(keys)):  # slot perm[j] takes the vector of slot perm[j + 1]
+            remap[keys[int(perm[j])]] = distinct[keys[int(perm[(j + 1) % len(keys)])]]
+        self._user_remap = remap
+        try:
+            yield
+        finally:
+            self._user_remap = None
+
+    def predict(self, task: str, instances: list[Instance]) -> list[Any]:
+        with self._user_shuffle(instances):
+            return super().predict(task, instances)
+
+    def explain(self, instances: list[Instance]) -> list[str]:
+        with self._user_shuffle(instances):
+            return super().explain(instances)
 
     def extras(self, kind: str, inst: Instance) -> dict[str, Any] | None:
         shown = list(inst.candidates) if kind == RANKING else list(inst.candidates[:1])
@@ -87,9 +133,9 @@ class RecExplainerI(RecExplainerB):
         from bench.llm.training import TrainExample
 
         examples = super().training_examples(train, rng)
-        ds = self.ctx.dataset
-        n = min(int(self.params["item_title_examples"]), ds.n_items)
-        for i in rng.choice(ds.n_items, size=n, replace=False):
+        n_items = len(self.ctx.catalog)
+        n = min(int(self.params["item_title_examples"]), n_items)
+        for i in rng.choice(n_items, size=n, replace=False):
             inst = Instance(
                 instance_id=f"item/{int(i)}",
                 task="item_title",
@@ -119,7 +165,7 @@ class RecExplainerI(RecExplainerB):
         self.injector.config = type(self.injector.config)(
             mode=self.injector.config.mode,
             hidden=self.injector.config.hidden,
-            ablation=str(self.params["ablation"]),
+            ablation="none" if self.params["ablation"] == "user_shuffle" else str(self.params["ablation"]),
             seed=ctx.seed,
         )
 

@@ -65,6 +65,29 @@ def mask_items(
     return scores
 
 
+def scores_with_exclusions(
+    model: TargetRecommender,
+    inputs: Sequence[Sequence[int]],
+    exclusions: Sequence[Sequence[int]],
+    *,
+    keep: np.ndarray | None = None,
+) -> np.ndarray:
+    """``f``'s scores for ``inputs`` with ``exclusions[r]`` set to ``-inf`` — the one masking rule.
+
+    ``f`` reads ``inputs[r]`` (the window a task shows); every item of ``exclusions[r]`` (the user's
+    whole known prefix, which contains the window) is excluded from the candidates. This is
+    RecExplainer's rule (every history item before the context item -> -inf) and the target card's;
+    teacher instances (:func:`bench.tasks.base.teacher_scores`) and the card both call it.
+    ``keep[r]``, when given, stays rankable (the card's repeat-consumption rule). Returns a fresh
+    float32 array ``[len(inputs), n_items]``.
+    """
+    if len(inputs) != len(exclusions):
+        raise ValueError(f"{len(inputs)} inputs but {len(exclusions)} exclusion lists")
+    ex = as_histories(exclusions, model.n_items)
+    s = np.array(model.scores(as_histories(inputs, model.n_items), mask_history=False), dtype=np.float32)
+    return mask_items(s, ex, keep=keep)
+
+
 def target_ranks(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """0-based rank of ``targets[r]`` in row ``r``: the number of items scored strictly higher."""
     targets = np.asarray(targets, dtype=np.int64)
@@ -98,15 +121,18 @@ def evaluate_full_ranking(
     *,
     ks: Sequence[int] = (10,),
     mask_history: bool = True,
+    window: int | None = None,
 ) -> dict[str, float]:
     """Rank each user's target among all items (history masked, see the module docstring).
 
     Args:
         model: the target; only ``scores`` and ``n_items`` are used.
-        histories: one history per user (item indices).
+        histories: one history per user (item indices): what is excluded.
         targets: one held-out item per user.
         ks: cut-offs.
         mask_history: mask the history items (the target stays rankable if it is in the history).
+        window: when given, ``f`` reads only the last ``window`` items of each history (the teacher
+            view: the window a task shows) while the whole history is still excluded.
 
     Returns:
         ``{"hr@K": ..., "ndcg@K": ..., "mrr@K": ...}`` for each ``K``.
@@ -115,12 +141,12 @@ def evaluate_full_ranking(
     tg = np.asarray(targets, dtype=np.int64).reshape(-1)
     if len(hs) != len(tg):
         raise ValueError(f"{len(hs)} histories but {len(tg)} targets")
+    inputs = hs if window is None else [h[-window:] if window > 0 else h[:0] for h in hs]
     ranks = np.empty(len(hs), dtype=np.int64)
     for start in range(0, len(hs), EVAL_BATCH_SIZE):
         sl = slice(start, start + EVAL_BATCH_SIZE)
-        s = np.array(model.scores(hs[sl], mask_history=False), dtype=np.float32, copy=True)
-        if mask_history:
-            mask_items(s, hs[sl], keep=tg[sl])
+        excl = hs[sl] if mask_history else [h[:0] for h in hs[sl]]
+        s = scores_with_exclusions(model, inputs[sl], excl, keep=tg[sl])
         ranks[sl] = target_ranks(s, tg[sl])
     return metrics_from_ranks(ranks, ks)
 
@@ -137,3 +163,12 @@ def target_card(model: TargetRecommender, split: Split, *, ks: Sequence[int] = (
         "valid": evaluate_full_ranking(model, train, split.valid, ks=ks),
         "test": evaluate_full_ranking(model, test_histories, split.test, ks=ks),
     }
+
+
+def teacher_view(
+    model: TargetRecommender, split: Split, *, window: int, ks: Sequence[int] = (10,)
+) -> dict[str, float]:
+    """Test accuracy of ``f`` as the teacher instances see it: ``f`` reads the last ``window`` items
+    of ``s[:-1]`` and the whole of ``s[:-1]`` is excluded (the rule of :func:`scores_with_exclusions`)."""
+    test_histories = [np.append(h, v) for h, v in zip(split.train, split.valid, strict=True)]
+    return evaluate_full_ranking(model, test_histories, split.test, ks=ks, window=window)

@@ -91,6 +91,10 @@ class Comparison(NamedTuple):
     ci_high: float | None
 
 
+#: marks a @K value computed on lists shorter than K
+SHORT_LIST = "†"
+
+
 def replace_cell(cell: Cell, **changes: Any) -> Cell:
     return dataclasses.replace(cell, **changes)
 
@@ -267,7 +271,51 @@ def value_cell(entry: Mapping[str, Any] | None, *, ci_style: str = "pm") -> Cell
     text = fmt(value)
     if lo is not None and hi is not None:
         text += f" [{fmt(lo)}, {fmt(hi)}]" if ci_style == "interval" else f" ± {fmt((hi - lo) / 2)}"
-    return Cell(text, sort=value, title=ci_title(entry))
+    title = ci_title(entry)
+    if num(entry.get("short_list_share")):
+        text += f" {SHORT_LIST}"
+        title += f"; lists shorter than K (at most {entry.get('max_list_len')} items)"
+    return Cell(text, sort=value, title=title)
+
+
+def short_list_note(results: Mapping[str, Any], task: str) -> str | None:
+    """The footnote for cells marked :data:`SHORT_LIST` in ``task``, or ``None``."""
+    rows = [r for r in results.get("results", []) if r.get("task") == task and num(r.get("short_list_share"))]
+    if not rows:
+        return None
+    lens = {}
+    for r in rows:
+        lens[r["explainer"]] = max(lens.get(r["explainer"], 0), int(r.get("max_list_len") or 0))
+    who = ", ".join(f"{e} ({n} items)" for e, n in sorted(lens.items()))
+    return (
+        f"{SHORT_LIST} K exceeds the answered list: {who}. Such an @K value counts hits within the "
+        "shorter list and is not comparable with rows that return K items."
+    )
+
+
+def unit_note(results: Mapping[str, Any], task: str) -> str | None:
+    """Which unit the task's CIs and tests resampled, when it is users rather than instances."""
+    rows = [r for r in results.get("results", []) if r.get("task") == task and r.get("unit") == "user"]
+    if not rows:
+        return None
+    n, users = int(rows[0].get("n") or 0), int(rows[0].get("n_units") or 0)
+    return (
+        f"CIs and paired tests resample users, not instances: {n} instances from {users} users "
+        "(a user's instances are not independent)."
+    )
+
+
+def identical_note(results: Mapping[str, Any], task: str, metric: str) -> str | None:
+    """The explainer pairs with identical answers in ``task`` (compared with no test)."""
+    rows = [c for c in results.get("comparisons", []) if c.get("task") == task and c.get("metric") == metric]
+    same = [f"{c['a']} = {c['b']}" for c in rows if c.get("identical_predictions")]
+    scores = [f"{c['a']} = {c['b']}" for c in rows if c.get("identical_scores")]
+    parts = []
+    if same:
+        parts.append("Identical predictions on every instance (not tested, p = 1): " + "; ".join(same) + ".")
+    if scores:
+        parts.append(f"Identical {metric} on every instance (not tested, p = 1): " + "; ".join(scores) + ".")
+    return " ".join(parts) or None
 
 
 def delta_cells(

@@ -23,6 +23,8 @@ def target_card(results: Mapping[str, Any], *, id_prefix: str = "") -> Card:
     lines: list[tuple[str, Mapping[str, Any]]] = [(f"{target.get('name', 'target')} (test)", test)]
     if target.get("valid"):
         lines.append((f"{target.get('name', 'target')} (valid)", target["valid"]))
+    for window, vals in sorted((target.get("teacher_view") or {}).items(), key=lambda kv: int(kv[0])):
+        lines.append((f"{target.get('name', 'target')} teacher view, last {window} items (test)", vals or {}))
     for base, vals in (target.get("baselines") or {}).items():
         lines.append((f"{base} baseline (test)", (vals or {}).get("test") or {}))
     metrics: list[str] = []
@@ -50,6 +52,9 @@ def target_card(results: Mapping[str, Any], *, id_prefix: str = "") -> Card:
 
 _PROTOCOL_LABELS = {
     "split": "Split",
+    "masking": "Masking",
+    "access": "Access levels",
+    "resampling_unit": "Resampling unit",
     "history_len": "History length",
     "users": "Users",
     "decoding": "Decoding",
@@ -78,7 +83,7 @@ def protocol_card(results: Mapping[str, Any]) -> Card:
         fields.append(Field("Decoding", m.flat(proto["decoding"]), mono=True))
     for key, value in proto.items():
         if key not in ("split", "history_len", "users", "tasks", "decoding"):
-            fields.append(Field(key.replace("_", " ").capitalize(), m.flat(value)))
+            fields.append(Field(_PROTOCOL_LABELS.get(key, key.replace("_", " ").capitalize()), m.flat(value)))
     return Card(title="Protocol", fields=tuple(fields))
 
 

@@ -127,12 +127,13 @@ def summary_table(results: Mapping[str, Any], *, id_prefix: str = "") -> Table:
             g = m.num(entry.get("group"))
             if g is not None:
                 groups.append(g)
+            short = bool(m.num(entry.get("short_list_share")))
             cells.append(
                 Cell(
-                    m.fmt(value),
+                    m.fmt(value) + (f" {m.SHORT_LIST}" if short else ""),
                     sort=value,
                     group=int(g) if g is not None else None,
-                    title=m.ci_title(entry),
+                    title=m.ci_title(entry) + ("; lists shorter than K" if short else ""),
                 )
             )
         mean_rank = sum(groups) / len(groups) if groups else None
@@ -149,6 +150,16 @@ def summary_table(results: Mapping[str, Any], *, id_prefix: str = "") -> Table:
         columns=tuple(columns),
         rows=tuple(rows),
         description="Main metric per task with its rank group; mean rank over the tasks an explainer applies to.",
+        notes=tuple(
+            f"{t}: {note}"
+            for t in tasks
+            if any(
+                m.num(r.get("short_list_share"))
+                for r in results.get("results", [])
+                if r.get("task") == t and r.get("metric") == mains[t]
+            )
+            and (note := m.short_list_note(results, t))
+        ),
         sorted_by=len(columns) - 1,
         sorted_desc=False,
     )
@@ -228,6 +239,13 @@ def task_table(results: Mapping[str, Any], task: str, *, ci_style: str = "pm", i
     notes = []
     if view.not_applicable:
         notes.append("n/a: not applicable to " + ", ".join(view.not_applicable) + ".")
+    for note in (
+        m.short_list_note(results, task),
+        m.unit_note(results, task),
+        m.identical_note(results, task, view.metric),
+    ):
+        if note:
+            notes.append(note)
     return Table(
         id=f"{id_prefix}task-{m.slug(task)}",
         title=task,
@@ -269,7 +287,8 @@ def claims_table(results: Mapping[str, Any], *, id_prefix: str = "") -> Table:
             Cell(NA, na=True) if p is None else Cell(m.fmt_p(p), sort=p),
         )
         rows.append(Row(f"claim-{i}", cells))
-    return Table(id=f"{id_prefix}claims", title="Claims", columns=columns, rows=tuple(rows))
+    notes = tuple(f"{c.get('claim')}: {c['note']}." for c in results.get("claims") or [] if c.get("note"))
+    return Table(id=f"{id_prefix}claims", title="Claims", columns=columns, rows=tuple(rows), notes=notes)
 
 
 def cross_run_table(

@@ -29,7 +29,10 @@ stats.compare_all_pairs(...)`` is the way to use it):
 * :mod:`bench.stats.multiple`: Holm / Benjamini-Hochberg (:func:`adjust`);
 * :mod:`bench.stats.ranking`: significance tiers and mean ranks;
 * :mod:`bench.stats.claims`: ``"A > B on task/metric"`` claims;
-* :mod:`bench.stats.ratio`: ratio metrics such as F1 (CIs and tests that resample the parts).
+* :mod:`bench.stats.ratio`: ratio metrics such as F1 (CIs and tests that resample the parts);
+* :mod:`bench.stats.auc`: ROC AUC CIs and paired tests that recompute the AUC on every resample;
+* :mod:`bench.stats.units`: clustered instances (resample users) and :func:`table_statistics`, the one
+  call per (task, metric) table.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import logging
 from bench.errors import UserError as UserError
 from bench.stats._core import Alternative, Correction, K, Method
 from bench.stats.align import align_by_ids, assert_paired
+from bench.stats.auc import auc_bootstrap_ci_many, compare_all_pairs_auc
 from bench.stats.ci import bootstrap_ci, bootstrap_ci_many, bootstrap_ci_tables, wilson_ci
 from bench.stats.claims import Claim, ComparisonLookup, comparison_index, evaluate_claim, parse_claim
 from bench.stats.multiple import adjust, benjamini_hochberg, holm
@@ -53,6 +57,7 @@ from bench.stats.paired import (
 from bench.stats.ranking import mean_rank, rank_groups, ranked_task_counts
 from bench.stats.ratio import RatioParts, bootstrap_ci_ratio_many, compare_all_pairs_ratio, ratio_value
 from bench.stats.tables import compare_all_pairs, compare_tables
+from bench.stats.units import TableStats, cluster_parts, table_statistics
 
 logger = logging.getLogger(__name__)
 
@@ -65,15 +70,19 @@ __all__ = [
     "Method",
     "PairedTest",
     "RatioParts",
+    "TableStats",
     "adjust",
     "align_by_ids",
     "assert_paired",
+    "auc_bootstrap_ci_many",
     "benjamini_hochberg",
     "bootstrap_ci",
     "bootstrap_ci_many",
     "bootstrap_ci_ratio_many",
     "bootstrap_ci_tables",
+    "cluster_parts",
     "compare_all_pairs",
+    "compare_all_pairs_auc",
     "compare_all_pairs_ratio",
     "compare_tables",
     "comparison_index",
@@ -88,6 +97,7 @@ __all__ = [
     "rank_groups",
     "ranked_task_counts",
     "ratio_value",
+    "table_statistics",
     "wilcoxon_signed_rank",
     "wilson_ci",
 ]

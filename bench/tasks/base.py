@@ -8,6 +8,7 @@ seed): every explainer is scored on the same instances.
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ class MetricSpec:
     description: str = ""
     #: a corpus metric ``Σ num / Σ den`` (e.g. F1): statistics resample the parts, not the contributions
     ratio: bool = False
+    #: a U-statistic (ROC AUC): statistics recompute it from (score, label) on every resample
+    auc: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -38,6 +41,7 @@ class MetricSpec:
             "higher_is_better": self.higher_is_better,
             "binary": self.binary,
             "ratio": self.ratio,
+            "auc": self.auc,
             "description": self.description,
         }
 
@@ -58,12 +62,22 @@ class TaskSpec:
 
 @dataclass(frozen=True)
 class Context:
-    """One teacher context: the history the explainer sees, which is exactly what ``f`` scores."""
+    """One teacher context: ``f`` reads the shown window and excludes the whole known prefix.
+
+    ``history`` (the last ``history_len`` items of the prefix) is what the explainer sees and what
+    ``f`` reads; ``prefix_len`` items of the user's train sequence are known at this point, and all
+    of them are excluded from ``f``'s candidates (:func:`teacher_scores`).
+    """
 
     row: int  # row in the split
     user: int  # internal user index
     history: tuple[int, ...]
     k: int  # 0 for the user's latest context, 1.. for earlier prefixes (align-train only)
+    known: tuple[int, ...] = ()  # the user's whole prefix up to the context (contains ``history``)
+
+    @property
+    def prefix_len(self) -> int:
+        return len(self.known)
 
 
 @dataclass
@@ -135,6 +149,21 @@ class Task(ABC):
         """For ratio metrics (``MetricSpec.ratio``): per-sample ``(num, den)`` with value ``Σnum/Σden``."""
         return {}
 
+    def teacher_items(self, inst: Instance) -> tuple[int, ...]:
+        """Items of ``inst`` that ``f`` chose among unseen items (candidates, a retrieval label): none
+        of them may be in the user's known prefix (:func:`check_unseen`)."""
+        return tuple(int(x) for x in inst.candidates)
+
+    def auc_inputs(
+        self, instances: Sequence[Instance], predictions: Sequence[Prediction]
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """For AUC metrics (``MetricSpec.auc``): per-instance ``(score, label)`` vectors."""
+        return {}
+
+    def list_lengths(self, predictions: Sequence[Prediction]) -> np.ndarray | None:
+        """Length of each answered list, for tasks whose metrics cut lists at K (else ``None``)."""
+        return None
+
     def bind(self, **resources: Any) -> None:
         """Receive run resources before scoring (target, dataset, catalog, cache_dir, device, seed).
 
@@ -169,19 +198,105 @@ class Task(ABC):
         for row in inp.rows:
             seq = inp.split.train[int(row)]
             user = int(inp.split.users[int(row)])
-            out.append(Context(int(row), user, tuple(int(x) for x in seq[-hist_len:]), 0))
+            full = tuple(int(x) for x in seq)
+            out.append(Context(int(row), user, full[-hist_len:] if hist_len else (), 0, full))
             extra = inp.contexts_per_user - 1 if inp.part == "align_train" else 0
             if extra > 0 and len(seq) > 1:
                 # earlier cut points, sampled without replacement among prefix lengths 1..len-1
                 cuts = inp.rng.choice(np.arange(1, len(seq)), size=min(extra, len(seq) - 1), replace=False)
                 for j, cut in enumerate(sorted(int(c) for c in cuts)):
-                    prefix = seq[:cut]
-                    out.append(Context(int(row), user, tuple(int(x) for x in prefix[-hist_len:]), j + 1))
+                    prefix = tuple(int(x) for x in seq[:cut])
+                    out.append(Context(int(row), user, prefix[-hist_len:] if hist_len else (), j + 1, prefix))
         return out
 
-    def instance_id(self, inp: BuildInput, ctx: Context, j: int = 0) -> str:
+    def instance_key(self, inp: BuildInput, ctx: Context, *parts: object) -> str:
+        """The readable key of an instance: ``"{task}/{part}/{raw user}/{k}[/parts...]"``.
+
+        It must carry no label information (no "pos"/"neg"): tasks that build several instances
+        from one context name them by a slot drawn at random (:func:`shuffled_slots`).
+        """
         raw_user = inp.split.dataset.user_ids[ctx.user]
-        return f"{self.name}/{inp.part}/{raw_user}/{ctx.k}" + (f"/{j}" if j else "")
+        return "/".join([self.name, inp.part, str(raw_user), str(ctx.k), *(str(p) for p in parts)])
+
+    def make_instance(
+        self,
+        inp: BuildInput,
+        ctx: Context,
+        *key_parts: object,
+        label: Any,
+        candidates: tuple[int, ...] = (),
+        meta: dict[str, Any] | None = None,
+    ) -> Instance:
+        """An :class:`Instance` for ``ctx`` with an opaque id (:func:`opaque_id` of its key) and the
+        private ``prefix_len`` in its meta (only white-box explainers receive it)."""
+        key = self.instance_key(inp, ctx, *key_parts)
+        return Instance(
+            instance_id=opaque_id(key),
+            key=key,
+            task=self.name,
+            user=ctx.user,
+            history=ctx.history,
+            label=label,
+            candidates=candidates,
+            meta={**(meta or {}), "prefix_len": ctx.prefix_len},
+        )
+
+
+def opaque_id(key: str) -> str:
+    """A stable id that says nothing about the instance: 16 hex digits of ``sha256(key)``.
+
+    Stable across runs (``recxbench compare`` pairs samples by it); the key itself is label-free,
+    so even recomputing the hash tells an explainer nothing it was not shown.
+    """
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+
+def shuffled_slots(rng: np.random.Generator, n: int) -> list[str]:
+    """``n`` slot names ``a, b, ...`` in a random order: instances built together (a like and a
+    dislike of one context) get their id from a slot, never from their label."""
+    names = [chr(ord("a") + i) for i in range(n)]
+    return [names[int(i)] for i in rng.permutation(n)]
+
+
+def teacher_scores(target: TargetRecommender, contexts: Sequence[Context], *, batch: int = 512) -> np.ndarray:
+    """``f``'s scores for teacher contexts: ``f`` reads each context's window and every item of its
+    known prefix is ``-inf`` (RecExplainer's rule, implemented once in
+    :func:`bench.recommenders.evaluation.scores_with_exclusions`). Batched; ``[len, n_items]``."""
+    from bench.recommenders.evaluation import scores_with_exclusions
+
+    parts = [
+        scores_with_exclusions(
+            target,
+            [c.history for c in contexts[i : i + batch]],
+            [c.known or c.history for c in contexts[i : i + batch]],
+        )
+        for i in range(0, len(contexts), batch)
+    ]
+    if not parts:
+        return np.zeros((0, target.n_items), dtype=np.float32)
+    return np.concatenate(parts, axis=0)
+
+
+def known_prefix(split: Split, user: int, prefix_len: int) -> tuple[int, ...]:
+    """The first ``prefix_len`` items of ``user``'s train sequence (what ``f`` excluded)."""
+    row = int(np.searchsorted(split.users, user))
+    if row >= len(split.users) or int(split.users[row]) != int(user):
+        raise KeyError(f"user {user} is not in the split")
+    return tuple(int(x) for x in split.train[row][:prefix_len])
+
+
+def check_unseen(task: Task, split: Split, instances: Sequence[Instance]) -> int:
+    """How many instances name a teacher item (:meth:`Task.teacher_items`) that the user had already
+    interacted with before the context — 0 under the masking rule; the runner refuses anything else."""
+    bad = 0
+    rows = {int(u): r for r, u in enumerate(split.users)}
+    for inst in instances:
+        items = task.teacher_items(inst)
+        if not items:
+            continue
+        prior = set(split.train[rows[inst.user]][: int(inst.meta.get("prefix_len", 0))].tolist())
+        bad += any(i in prior for i in items)
+    return bad
 
 
 def target_scores(

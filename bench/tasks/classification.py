@@ -22,7 +22,8 @@ from bench.tasks.base import (
     Task,
     parse_failures,
     ranked_unseen,
-    target_scores,
+    shuffled_slots,
+    teacher_scores,
 )
 from bench.types import Instance, Prediction
 
@@ -47,36 +48,41 @@ class InterestClassification(Task):
                 "CIs and tests resample 2TP and 2TP+FP+FN)",
             ),
             MetricSpec(
-                "auc", description="ROC AUC of the explainer's scores (Mann–Whitney placement values)"
+                "auc",
+                auc=True,
+                description="ROC AUC of the explainer's scores (per-sample values: DeLong placement "
+                "contributions; CIs and tests recompute the AUC on every resample)",
             ),
             PARSE_FAILURE,
         ]
 
     def build(self, inp: BuildInput) -> list[Instance]:
         ctxs = self.contexts(inp)
-        scores = target_scores(inp.target, [c.history for c in ctxs])
+        scores = teacher_scores(inp.target, ctxs)
         pos_top, neg_bottom = float(self.params["pos_top"]), float(self.params["neg_bottom"])
         out = []
         for c, row in zip(ctxs, scores):
             ranked = ranked_unseen(row)
             m = len(ranked)
+            if m < 2:  # no room for a like and a dislike: no instance
+                continue
             n_pos = max(1, int(m * pos_top))
             n_neg = max(1, int(m * neg_bottom))
             n_pairs = int(self.params["pairs_per_user"])
             pos_ranks = inp.rng.choice(n_pos, size=min(n_pairs, n_pos), replace=False)
             neg_ranks = m - n_neg + inp.rng.choice(n_neg, size=min(n_pairs, n_neg), replace=False)
             for p_idx, (pos_rank, neg_rank) in enumerate(zip(pos_ranks, neg_ranks)):
-                for label, r in ((1, int(pos_rank)), (0, int(neg_rank))):
+                slots = shuffled_slots(inp.rng, 2)  # the like and the dislike get random slots
+                for slot, (label, r) in zip(slots, ((1, int(pos_rank)), (0, int(neg_rank)))):
                     item = int(ranked[r])
-                    suffix = ("pos" if label else "neg") + (f"{p_idx}" if p_idx else "")
                     out.append(
-                        Instance(
-                            instance_id=self.instance_id(inp, c) + f"/{suffix}",
-                            task=self.name,
-                            user=c.user,
-                            history=c.history,
-                            candidates=(item,),
+                        self.make_instance(
+                            inp,
+                            c,
+                            f"p{p_idx}",
+                            slot,
                             label=label,
+                            candidates=(item,),
                             meta={
                                 "target_rank": r,
                                 "n_unseen": m,
@@ -107,9 +113,19 @@ class InterestClassification(Task):
         preds = [int(p.output) if p.output in (0, 1, True, False) else 0 for p in predictions]
         return {"f1": M.f1_parts(preds, [int(i.label) for i in instances])}
 
+    def auc_inputs(
+        self, instances: Sequence[Instance], predictions: Sequence[Prediction]
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        labels = [int(i.label) for i in instances]
+        if not predictions or any(p.score is None for p in predictions) or len(set(labels)) != 2:
+            return {}
+        scores = np.asarray([float(p.score) for p in predictions], dtype=np.float64)
+        return {"auc": (scores, np.asarray(labels, dtype=np.float64))}
+
     def protocol(self) -> dict:
         return {
             **self.params,
-            "sampling": "per user one positive uniform in f's top pos_top share of unseen items, "
-            "one negative uniform in its bottom neg_bottom share",
+            "sampling": "per user context pairs_per_user (positive, negative) pairs: the positive uniform "
+            "in f's top pos_top share of unseen items, the negative uniform in its bottom neg_bottom "
+            "share; unseen = not in the user's whole prior history",
         }

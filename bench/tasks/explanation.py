@@ -39,7 +39,15 @@ import numpy as np
 from bench.errors import ConfigError
 from bench.judge.fidelity import MEASURES, cited_items, counterfactual_fidelity, parse_decision
 from bench.judge.prompt import Judge, JudgeItem, JudgeResult
-from bench.tasks.base import BuildInput, MetricSpec, Task, TaskSpec, ranked_unseen, target_scores
+from bench.tasks.base import (
+    BuildInput,
+    MetricSpec,
+    Task,
+    TaskSpec,
+    ranked_unseen,
+    shuffled_slots,
+    teacher_scores,
+)
 from bench.types import Instance, Prediction
 
 log = logging.getLogger(__name__)
@@ -138,24 +146,26 @@ class ExplanationRubric(Task):
         if len(rows) > cap:
             rows = np.sort(inp.rng.choice(rows, size=cap, replace=False))
         ctxs = self.contexts(replace(inp, rows=rows))
-        scores = target_scores(inp.target, [c.history for c in ctxs])
+        scores = teacher_scores(inp.target, ctxs)
         pos_top, neg_bottom = float(self.params["pos_top"]), float(self.params["neg_bottom"])
         out = []
         for c, row in zip(ctxs, scores, strict=True):
             ranked = ranked_unseen(row)
             m = len(ranked)
+            if m < 2:  # no room for a like and a dislike: no instance
+                continue
             pos_rank = int(inp.rng.integers(0, max(1, int(m * pos_top))))
             neg_rank = int(inp.rng.integers(m - max(1, int(m * neg_bottom)), m))
-            for label, r in ((1, pos_rank), (0, neg_rank)):
+            slots = shuffled_slots(inp.rng, 2)  # the like and the dislike get random slots
+            for slot, (label, r) in zip(slots, ((1, pos_rank), (0, neg_rank))):
                 item = int(ranked[r])
                 out.append(
-                    Instance(
-                        instance_id=self.instance_id(inp, c) + f"/{'pos' if label else 'neg'}",
-                        task=self.name,
-                        user=c.user,
-                        history=c.history,
-                        candidates=(item,),
+                    self.make_instance(
+                        inp,
+                        c,
+                        slot,
                         label=label,
+                        candidates=(item,),
                         meta={"target_rank": r, "n_unseen": m, "target_score": float(row[item])},
                     )
                 )

@@ -41,16 +41,12 @@ class HistoryReconstruction(Task):
         ctxs = self.contexts(inp)
         vectors = inp.target.user_embeddings([c.history for c in ctxs]) if ctxs else np.zeros((0, 0))
         return [
-            Instance(
-                instance_id=self.instance_id(inp, c),
-                task=self.name,
-                user=c.user,
-                history=c.history,
-                label=list(c.history),
-                meta={"user_vector": [float(x) for x in vec]},
-            )
+            self.make_instance(inp, c, label=list(c.history), meta={"user_vector": [float(x) for x in vec]})
             for c, vec in zip(ctxs, vectors)
         ]
+
+    def teacher_items(self, inst: Instance) -> tuple[int, ...]:
+        return ()  # the label *is* the history
 
     def public_meta_keys(self) -> frozenset[str]:
         return frozenset({"user_vector"})

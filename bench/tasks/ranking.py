@@ -21,7 +21,7 @@ from bench.tasks.base import (
     Task,
     parse_failures,
     ranked_unseen,
-    target_scores,
+    teacher_scores,
 )
 from bench.types import Instance, Prediction
 
@@ -57,22 +57,22 @@ class ItemRanking(Task):
 
     def build(self, inp: BuildInput) -> list[Instance]:
         ctxs = self.contexts(inp)
-        scores = target_scores(inp.target, [c.history for c in ctxs])
+        scores = teacher_scores(inp.target, ctxs)
         out = []
         for c, row in zip(ctxs, scores):
             ranked = ranked_unseen(row)
+            if len(ranked) < self.n:  # the user has seen nearly the whole catalog: no instance
+                continue
             positions = np.sort(inp.rng.choice(len(ranked), size=self.n, replace=False))
             order = [int(ranked[p]) for p in positions]  # f's order, best first
             shown = list(order)
             inp.rng.shuffle(shown)
             out.append(
-                Instance(
-                    instance_id=self.instance_id(inp, c),
-                    task=self.name,
-                    user=c.user,
-                    history=c.history,
-                    candidates=tuple(shown),
+                self.make_instance(
+                    inp,
+                    c,
                     label=order,
+                    candidates=tuple(shown),
                     meta={"target_positions": [int(p) for p in positions]},
                 )
             )
@@ -104,6 +104,7 @@ class ItemRanking(Task):
     def protocol(self) -> dict:
         return {
             **self.params,
-            "sampling": "uniform without replacement over f's full ranking of unseen items; shown shuffled",
+            "sampling": "uniform without replacement over f's full ranking of unseen items (not in the "
+            "user's whole prior history); shown shuffled",
             "paper_gains": list(PAPER_GAINS) if self.n == 5 else "10^(n-2-j), last 0",
         }

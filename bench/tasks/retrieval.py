@@ -19,7 +19,7 @@ from bench.tasks.base import (
     Task,
     parse_failures,
     ranked_unseen,
-    target_scores,
+    teacher_scores,
 )
 from bench.types import Instance, Prediction
 
@@ -58,21 +58,22 @@ class NextItemRetrieval(Task):
 
     def build(self, inp: BuildInput) -> list[Instance]:
         ctxs = self.contexts(inp)
-        scores = target_scores(inp.target, [c.history for c in ctxs])
+        scores = teacher_scores(inp.target, ctxs)
         out = []
         for c, row in zip(ctxs, scores):
             top = ranked_unseen(row)[:10]
+            if len(top) == 0:  # every item is in the user's history: no instance
+                continue
             out.append(
-                Instance(
-                    instance_id=self.instance_id(inp, c),
-                    task=self.name,
-                    user=c.user,
-                    history=c.history,
-                    label=[int(top[0])],
-                    meta={"target_top10": [int(x) for x in top]},
-                )
+                self.make_instance(inp, c, label=[int(top[0])], meta={"target_top10": [int(x) for x in top]})
             )
         return out
+
+    def teacher_items(self, inst: Instance) -> tuple[int, ...]:
+        return tuple(int(x) for x in inst.label)
+
+    def list_lengths(self, predictions: Sequence[Prediction]) -> np.ndarray:
+        return np.asarray([len(p.output or []) for p in predictions], dtype=np.int64)
 
     def score(
         self, instances: Sequence[Instance], predictions: Sequence[Prediction]

@@ -2,10 +2,15 @@
 
     python tests/benchmarks/bench_stats.py [--explainers 20 --tasks 6 --instances 5000 --resamples 10000]
 
-Per task: a 95 % percentile-bootstrap CI for each explainer (``bootstrap_ci_many``) and all
-``m (m - 1) / 2`` pairwise sign-flip randomization tests with Holm correction (``compare_all_pairs``).
-Prints the wall time and writes it into the ``## Statistics`` section of ``docs/PERFORMANCE.md``
-(creating the file, or replacing only that section); ``--no-write`` skips the file.
+The board goes through ``bench.stats.table_statistics``, one call per (task, metric) table, as the
+harness does: per task a table of the main metric (half the tasks graded in [0, 1], half 0/1; half the
+tasks clustered, ``--per-user`` instances per user, which makes users the resampling units), and for
+every 0/1 ("classification-like") task an AUC table (scores + labels; the AUC is recomputed on every
+resample). Each table: a 95 % percentile-bootstrap CI per explainer and all ``m (m - 1) / 2`` paired
+tests with Holm correction. For comparison it also times the previous plain-mean board (no clusters,
+no AUC; ``bootstrap_ci_tables`` + ``compare_tables``). Prints the times and writes them into the
+``## Statistics`` section of ``docs/PERFORMANCE.md`` (creating the file, or replacing only that
+section); ``--no-write`` skips the file.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import platform
 import re
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from bench import stats  # noqa: E402
+from bench.stats import auc as auc_kernel  # noqa: E402
 
 DOC = ROOT / "docs" / "PERFORMANCE.md"
 
@@ -40,6 +47,70 @@ def make_board(*, explainers: int, tasks: int, instances: int, seed: int) -> dic
             table[f"explainer_{e:02d}"] = (x > 0.5).astype(np.float64) if t % 2 else x
         board[f"task_{t}"] = table
     return board
+
+
+@dataclass
+class Task:
+    """One synthetic task of the new board: main-metric table, optional clusters and AUC table."""
+
+    values: dict[str, np.ndarray]
+    binary: bool
+    clusters: np.ndarray | None
+    auc: dict[str, tuple[np.ndarray, np.ndarray]] | None
+
+
+def make_tasks(board: dict[str, dict[str, np.ndarray]], *, per_user: int, seed: int) -> dict[str, Task]:
+    """The board of :func:`make_board`, plus users for the last half of the tasks and AUC tables.
+
+    Clustered tasks have ``per_user`` instances per user (ids shuffled over the instances) and a
+    per-user effect added to every score before thresholding, so instances of a user correlate. Every
+    binary task also gets an AUC table: labels ``y`` and per-explainer scores
+    ``0.8 y + 0.05 e + shared + noise`` (rounded to 2 decimals, so there are ties).
+    """
+    rng = np.random.default_rng(seed + 1)
+    tasks: dict[str, Task] = {}
+    for t, (name, table) in enumerate(board.items()):
+        n = next(iter(table.values())).size
+        binary = t % 2 == 1
+        clusters = None
+        if t >= len(board) // 2:
+            clusters = rng.permutation(np.arange(n) // per_user)
+            users = clusters.max() + 1
+            effect = rng.normal(scale=0.2, size=users)[clusters]
+            table = {k: np.clip(v + effect, 0.0, 1.0) for k, v in table.items()}
+            if binary:
+                table = {k: (v > 0.5).astype(np.float64) for k, v in table.items()}
+        auc = None
+        if binary:
+            y = (rng.random(n) < 0.4).astype(np.int64)
+            shared = rng.normal(size=n) + (0.0 if clusters is None else rng.normal(size=n)[clusters])
+            auc = {
+                k: (np.round(0.8 * y + 0.05 * e + shared + rng.normal(size=n), 2), y)
+                for e, k in enumerate(sorted(table))
+            }
+        tasks[name] = Task(table, binary, clusters, auc)
+    return tasks
+
+
+def run_tables(tasks: dict[str, Task], *, resamples: int, seed: int, which: str = "all") -> dict[str, object]:
+    """``table_statistics`` per table: the main metric of every task and the AUC of binary tasks."""
+    out: dict[str, object] = {}
+    for name, task in tasks.items():
+        if which in ("all", "mean"):
+            out[name] = stats.table_statistics(
+                kind="mean",
+                values=task.values,
+                binary=task.binary,
+                clusters=task.clusters,
+                method="auto",
+                resamples=resamples,
+                seed=seed,
+            )
+        if which in ("all", "auc") and task.auc is not None:
+            out[name + "/auc"] = stats.table_statistics(
+                kind="auc", auc=task.auc, clusters=task.clusters, resamples=resamples, seed=seed
+            )
+    return out
 
 
 def run_per_task(board: dict[str, dict[str, np.ndarray]], *, resamples: int, seed: int) -> dict[str, object]:
@@ -77,15 +148,6 @@ def timed(fn, *args: object, repeats: int, **kwargs: object) -> tuple[list[float
     return walls, cpus, result
 
 
-def pairwise_seconds(table: dict[str, np.ndarray], *, resamples: int, seed: int, pairs: int) -> float:
-    """Seconds per pair for separate ``paired_randomization`` calls (the non-shared path)."""
-    names = sorted(table)
-    t0 = time.perf_counter()
-    for i in range(pairs):
-        stats.paired_randomization(table[names[i]], table[names[i + 1]], resamples=resamples, seed=seed)
-    return (time.perf_counter() - t0) / pairs
-
-
 def write_section(text: str) -> None:
     DOC.parent.mkdir(parents=True, exist_ok=True)
     old = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Performance\n"
@@ -104,78 +166,114 @@ def main() -> None:
     ap.add_argument("--tasks", type=int, default=6)
     ap.add_argument("--instances", type=int, default=5000)
     ap.add_argument("--resamples", type=int, default=10_000)
+    ap.add_argument("--per-user", type=int, default=5, help="instances per user in the clustered tasks")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeats", type=int, default=3, help="report the best of this many runs")
     ap.add_argument("--no-write", action="store_true", help="do not update docs/PERFORMANCE.md")
+    ap.add_argument("--note", default="", help="measurement conditions to record in the doc")
     args = ap.parse_args()
 
     board = make_board(explainers=args.explainers, tasks=args.tasks, instances=args.instances, seed=args.seed)
+    tasks = make_tasks(board, per_user=args.per_user, seed=args.seed)
     kw = {"resamples": args.resamples, "seed": args.seed, "repeats": args.repeats}
     load_before = os.getloadavg()[0]
-    per_task_times, per_task_cpu, per_task = timed(run_per_task, board, **kw)
-    board_times, board_cpu, whole = timed(run_whole_board, board, **kw)
+    new_times, new_cpu, new = timed(run_tables, tasks, **kw)
+    mean_times, mean_cpu, _ = timed(run_tables, tasks, which="mean", **kw)
+    auc_times, auc_cpu, _ = timed(run_tables, tasks, which="auc", **kw)
+    board_times, board_cpu, _ = timed(run_whole_board, board, **kw)
+    per_task_times, per_task_cpu, _ = timed(run_per_task, board, **kw)
     load_after = os.getloadavg()[0]
-    again = run_per_task(board, resamples=args.resamples, seed=args.seed)
-    deterministic = per_task == again
-    same_results = all(
-        per_task[t][1] == whole[t][1]  # type: ignore[index]
-        and all(
-            np.allclose(per_task[t][0][k], whole[t][0][k], rtol=0, atol=1e-12)  # type: ignore[index]
-            for k in board[t]
+    again = run_tables(tasks, resamples=args.resamples, seed=args.seed)
+    deterministic = new == again
+    # unclustered tables through table_statistics give exactly the numbers of the plain calls
+    plain = run_per_task(
+        {k: board[k] for k in list(board)[: args.tasks // 2]}, resamples=args.resamples, seed=args.seed
+    )
+    unchanged = all(
+        new[t].cis == plain[t][0]
+        and new[t].tests
+        == stats.compare_all_pairs(  # type: ignore[attr-defined,index]
+            board[t], binary=tasks[t].binary, resamples=args.resamples, seed=args.seed
         )
-        for t in board
+        for t in plain
     )
     npairs = args.explainers * (args.explainers - 1) // 2
-    per_pair = pairwise_seconds(next(iter(board.values())), resamples=args.resamples, seed=args.seed, pairs=3)
-    separate = per_pair * npairs * args.tasks
-    pt_best, pt_med = min(per_task_times), float(np.median(per_task_times))
-    wb_best, wb_med = min(board_times), float(np.median(board_times))
+    n_auc = sum(t.auc is not None for t in tasks.values())
+    n_clustered = sum(t.clusters is not None for t in tasks.values())
+    units = {name: r.unit for name, r in new.items()}  # type: ignore[attr-defined]
     cpu = f"{platform.machine()}, {os.cpu_count()} CPU cores"
     shape = (
         f"{args.explainers} explainers × {args.tasks} tasks × {args.instances:,} instances × "
         f"{args.resamples:,} resamples"
     )
     load = f"load average {load_before:.1f} before, {load_after:.1f} after"
-    print(f"board: {shape}")
-    pt_cpu, wb_cpu = min(per_task_cpu), min(board_cpu)
-    print(f"per-task calls:   wall best {pt_best:.2f} s, median {pt_med:.2f} s; CPU {pt_cpu:.2f} s")
-    print(f"whole-board pass: wall best {wb_best:.2f} s, median {wb_med:.2f} s; CPU {wb_cpu:.2f} s")
+    best = {
+        k: (min(w), float(np.median(w)), min(c))
+        for k, w, c in [
+            ("new", new_times, new_cpu),
+            ("mean", mean_times, mean_cpu),
+            ("auc", auc_times, auc_cpu),
+            ("board", board_times, board_cpu),
+            ("per_task", per_task_times, per_task_cpu),
+        ]
+    }
+    print(f"board: {shape}; {n_clustered} tasks clustered ({args.per_user} per user), {n_auc} AUC tables")
+    print(f"units: {units}")
+    for k, label in [
+        ("new", "all tables (table_statistics)"),
+        ("mean", "  main-metric tables"),
+        ("auc", "  AUC tables"),
+        ("board", "previous plain-mean board pass"),
+        ("per_task", "previous plain-mean, per task"),
+    ]:
+        print(f"{label:32s} wall best {best[k][0]:.2f} s, median {best[k][1]:.2f} s; CPU {best[k][2]:.2f} s")
     print(f"machine: {cpu}; {load}")
-    print(f"deterministic across runs: {deterministic}; both paths give the same results: {same_results}")
-    print(f"pair-by-pair paired_randomization instead: ~{separate:.0f} s (extrapolated from 3 pairs)")
+    print(f"deterministic across runs: {deterministic}; unclustered tables unchanged: {unchanged}")
 
     if not args.no_write:
+        nb, nm, nc = best["new"]
         write_section(
             f"""
 `python tests/benchmarks/bench_stats.py` computes the full statistics of a synthetic board of
-{shape}:
-per task a 95 % percentile-bootstrap CI for each of the {args.explainers} explainers
-(`bench.stats.bootstrap_ci_many`) and all {npairs} pairwise sign-flip randomization tests with Holm
-correction (`bench.stats.compare_all_pairs`), timed both per task and as one board-level pass.
-Half the tasks have graded scores in [0, 1], half 0/1.
+{shape},
+one `bench.stats.table_statistics` call per (task, metric) table, as the harness does.
+Per task a table of the main metric (half the tasks graded in [0, 1], half 0/1); the last
+{n_clustered} tasks have {args.per_user} instances per user, so their CIs and tests resample the
+{args.instances // args.per_user:,} users (cluster bootstrap of the ratio of cluster sums, cluster swap test); every
+0/1 task also has an AUC table ({n_auc} in all; scores with ties and 0/1 labels), whose CIs and paired
+tests recompute the AUC on every resample. Each table: a 95 % percentile-bootstrap CI per explainer
+and all {npairs} pairwise tests with Holm correction.
 
 | path | wall, best of {args.repeats} | wall, median | CPU (all threads), best |
 |---|---|---|---|
-| per task: `bootstrap_ci_many` + `compare_all_pairs` ({args.tasks} × 2 calls) | **{pt_best:.2f} s** | {pt_med:.2f} s | {pt_cpu:.2f} s |
-| whole board: `bootstrap_ci_tables` + `compare_tables` (tasks share resample matrices) | **{wb_best:.2f} s** | {wb_med:.2f} s | {wb_cpu:.2f} s |
-| same tests as {npairs * args.tasks} separate `paired_randomization` calls (extrapolated from 3) | ~{separate:.0f} s | | |
+| **whole board: {args.tasks} main-metric + {n_auc} AUC tables through `table_statistics`** | **{nb:.2f} s** | {nm:.2f} s | {nc:.2f} s |
+| of which the {args.tasks} main-metric tables | {best["mean"][0]:.2f} s | {best["mean"][1]:.2f} s | {best["mean"][2]:.2f} s |
+| of which the {n_auc} AUC tables | {best["auc"][0]:.2f} s | {best["auc"][1]:.2f} s | {best["auc"][2]:.2f} s |
+| previous plain-mean board (no clusters, no AUC), per task: `bootstrap_ci_many` + `compare_all_pairs` | {best["per_task"][0]:.2f} s | {best["per_task"][1]:.2f} s | {best["per_task"][2]:.2f} s |
+| previous plain-mean board, one pass: `bootstrap_ci_tables` + `compare_tables` | {best["board"][0]:.2f} s | {best["board"][1]:.2f} s | {best["board"][2]:.2f} s |
 
-Measured on {cpu} ({load}; the machine was shared, so wall
-times are noisy), numpy {np.__version__}, Python {platform.python_version()}. Goal: under 10 s.
-Deterministic across runs: {deterministic}; both paths give the same results: {same_results}.
+Measured on {cpu}, numpy {np.__version__}, Python {platform.python_version()}
+({load}{"; " + args.note if args.note else ""}).
+Goal: under 10 s. The previous figures recorded here were for the plain-mean board only (every metric
+a mean of independent instances, no AUC tables): 1.12 s as one board-level pass and 3.51 s per task
+(CPU 1.10 s and 3.21 s, measured at load average 7.4); the last two rows re-measure them in this run,
+which is the fair comparison.
+Deterministic across runs: {deterministic}; unclustered tables through `table_statistics` give exactly
+the numbers of `bootstrap_ci_many` + `compare_all_pairs`: {unchanged}.
 
 Why it is fast: the resample matrices depend only on `(seed, n, chunk)`, so one matrix per chunk
-serves the whole table. Bootstrap: multinomial counts `C` [R, n] times the score matrix `X.T`
-[n, m] gives all m resampled means. Randomization: with flip indicators `B` [R, n] (signs
-`s = 1 - 2B`), `s · x_k = sum(x_k) - 2 (B @ X.T)[:, k]` for the m = {args.explainers} explainers, and each of
-the {npairs} pair statistics is a column difference `s · x_a - s · x_b = s · (x_a - x_b)`: one float64
-matmul over {args.explainers} columns instead of {npairs}, so float32 is not needed. Drawing the bootstrap
-counts (R × n random indices plus a `bincount`) is the dominant cost; the whole-board path draws them
-once for all tasks with the same n (same numbers as per task, since the matrices do not depend on
-the task). Chunks of at most 2^21 random numbers keep memory near 35 MB; the `bincount` tallies
-2^16 indices at a time so it stays in cache. BLAS is held to one thread during resampling
-(`threadpoolctl`): the skinny matmuls gain little from a second thread, and its spinning workers
-slowed the single-threaded random draws 1.5-2x on this 2-core machine.
+serves the whole table. Means: multinomial counts `C` [R, n] times the score matrix `X.T` [n, m]
+gives all m resampled means; the sign-flip test uses `s · x_k = sum(x_k) - 2 (B @ X.T)[:, k]` and
+each pair statistic is a column difference. Clustered tables work on per-user sums (`n` = number of
+users, 5x fewer columns). AUC: per explainer the negatives are sorted once and each positive's place
+among them found by binary search; per block of {auc_kernel._BLOCK} resamples the weights are laid out
+[units, resamples] as uint8 (int16 if a block's sums could pass 255), the sorted negatives' weights
+gathered in blocks of {auc_kernel._SCAN} and scanned with {auc_kernel._SCAN - 1} long vector additions (numpy's column-wise
+`cumsum` is several times slower), block offsets added only where a positive looks them up, and the
+weighted sum over positives is one `einsum`; all in exact integer arithmetic. O(R n) per explainer, no
+R × P × Q pair kernels, and the paired AUC tests reuse the same resampled AUCs. BLAS is held to one
+thread during resampling (`threadpoolctl`): the skinny matmuls gain little from a second thread, and
+its spinning workers slowed the single-threaded random draws 1.5-2x on this 2-core machine.
 
 The wall times depend heavily on what else runs on the machine: the CPU column (summed over
 threads) is the better guide to the cost on an idle machine.
