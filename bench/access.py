@@ -25,17 +25,18 @@ from bench.data.catalog import Catalog
 from bench.data.dataset import Dataset, Split, leave_one_out
 from bench.explainers.base import EmbeddingView, ExplainerContext
 from bench.recommenders.base import TargetRecommender
-from bench.tasks.base import Task
+from bench.tasks.base import Task, opaque_id
 from bench.types import Instance
 
 #: meta keys only white-box explainers receive (the length of the prefix ``f`` excluded).
 _WHITE_BOX_META = frozenset({"prefix_len"})
 
 
-def blind(inst: Instance, task: Task, access: str) -> Instance:
+def blind(inst: Instance, task: Task, access: str, shown_id: str | None = None) -> Instance:
     """The instance as an explainer sees it at prediction time.
 
-    No label, no readable key (the opaque ``instance_id`` stays), only the task's public meta. The
+    No label, no readable key, the id replaced by ``shown_id`` (an :func:`alias`), only the task's
+    public meta. The
     user index is kept for white-box explainers only (it links a user's instances across tasks). For
     tasks that hide the history (history reconstruction) the history is removed; ``f``'s user vector
     is kept only for explainers with embedding or white-box access.
@@ -47,7 +48,7 @@ def blind(inst: Instance, task: Task, access: str) -> Instance:
         keys |= _WHITE_BOX_META
     hide = getattr(task, "hides_history", lambda: False)()
     return Instance(
-        instance_id=inst.instance_id,
+        instance_id=inst.instance_id if shown_id is None else shown_id,
         task=inst.task,
         user=inst.user if access == "white-box" else -1,
         history=() if hide else inst.history,
@@ -69,7 +70,9 @@ def public_split(split: Split, hidden_users: np.ndarray) -> Split:
         items=ds.items[keep],
         timestamps=ds.timestamps[keep],
         ratings=None if ds.ratings is None else ds.ratings[keep],
-        extra={**ds.extra, "hidden_users": int(len(hidden_users))},
+        source="",  # the raw files hold the hidden interactions
+        # nothing of the generator's ground truth (latent tastes, parameters) travels: only a count
+        extra={"hidden_users": int(len(hidden_users))},
     )
     return leave_one_out(public, min_interactions=split.min_interactions)
 
@@ -142,9 +145,16 @@ class ContextFactory:
         return view
 
 
-def presentation_order(seed: int, task: str, n: int) -> np.ndarray:
-    """The seeded order in which a task's instances are handed to every explainer: a permutation
-    independent of the labels, so position says nothing about the answer."""
+def presentation_order(secret: str, task: str, n: int) -> np.ndarray:
+    """The order in which a task's instances are handed to every explainer: a permutation drawn from
+    ``secret`` (the target checkpoint's hash, which no explainer below white-box receives) of the
+    stored order, itself sorted by opaque id. Neither order depends on the labels."""
     return np.random.default_rng(
-        np.random.SeedSequence([seed, zlib.crc32(task.encode()), 8_000_003])
+        np.random.SeedSequence([zlib.crc32(secret.encode()), zlib.crc32(task.encode()), 8_000_003])
     ).permutation(n)
+
+
+def alias(secret: str, instance_id: str) -> str:
+    """The id an explainer sees for ``instance_id`` at prediction time: ``opaque_id`` salted with
+    ``secret``, so it cannot be recomputed from public keys (raw user ids) to identify the user."""
+    return opaque_id(f"{secret}/{instance_id}")

@@ -170,9 +170,7 @@ def finish_run(state: RunState, *, started: float) -> dict[str, Any]:
         "correction": cfg["stats"]["correction"],
         "dataset": state.dataset.stats(),
         "target": state.target_card,
-        "protocol": protocol_card(
-            state, {t: "instance" if c is None else "user" for t, c in clusters.items()}
-        ),
+        "protocol": protocol_card(state, {r["task"]: r["unit"] for r in results}),
         "tasks": {
             t: {
                 "kind": task.spec.kind,

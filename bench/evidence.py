@@ -26,6 +26,7 @@ import json
 import re
 import zlib
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from itertools import combinations
 from typing import Any
 
@@ -65,8 +66,8 @@ def resampling_clusters(instances: Sequence[Instance], unit: str) -> np.ndarray 
 
 
 def prediction_fingerprint(preds: Sequence[Prediction]) -> str:
-    """A hash of an explainer's answers to a task (outputs and scores, in instance order)."""
-    payload = json.dumps([[p.output, p.score] for p in preds], sort_keys=True, default=str)
+    """A hash of an explainer's answers to a task (outputs, scores and parse flags, in instance order)."""
+    payload = json.dumps([[p.output, p.score, p.parse_ok] for p in preds], sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -150,6 +151,9 @@ def compute_statistics(
                 confidence=float(stats_cfg["confidence"]),
                 correction=str(stats_cfg["correction"]),
             )
+            tests = list(table.tests)
+            if table.n_units < 2:  # one user (or instance): nothing to resample, nothing to test
+                tests = [replace(t, p_value=1.0, p_adjusted=1.0) for t in tests]
             means = {e: float(np.mean(per_expl[e])) for e in names}
             groups = stats.rank_groups(
                 means, table.tests, alpha=alpha, higher_is_better=spec.higher_is_better
@@ -173,7 +177,7 @@ def compute_statistics(
                         **short_list_flags(task, metric, (list_lengths or {}).get(task_name, {}).get(e)),
                     }
                 )
-            for t in table.tests:
+            for t in tests:
                 index[(task_name, metric, t.a, t.b)] = t
                 pair = tuple(sorted((str(t.a), str(t.b))))
                 same_answers = pair in same

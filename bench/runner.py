@@ -13,14 +13,14 @@ import logging
 import time
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from bench import registry
-from bench.access import ContextFactory, blind, presentation_order
+from bench.access import ContextFactory, alias, blind, presentation_order
 from bench.config import SuiteConfig, stable_hash
 from bench.data.catalog import Catalog
 from bench.data.dataset import Dataset, Split, leave_one_out
@@ -34,6 +34,11 @@ from bench.types import Instance, Prediction
 
 log = logging.getLogger(__name__)
 PARTS = ("align_train", "align_valid", "align_test")
+#: bumped whenever how instances are built changes (2: whole-prefix masking, opaque ids, id order)
+INSTANCES_PROTOCOL = 2
+#: bumped whenever what explainers receive or how they answer changes (2: access levels enforced,
+#: aliased ids in a secret order, likelihood-constrained ranking)
+PREDICTIONS_PROTOCOL = 2
 
 
 @dataclass(frozen=True)
@@ -255,6 +260,7 @@ def stage_instances(state: RunState) -> None:
                 rows = state.user_parts[part]
                 key = stable_hash(
                     {
+                        "protocol": INSTANCES_PROTOCOL,
                         "target": state.target_key,
                         "task": task.spec.sha256,
                         "rows": rows.tolist(),
@@ -275,7 +281,9 @@ def stage_instances(state: RunState) -> None:
                     rng=rng,
                     contexts_per_user=per_user,
                 )
-                insts = task.build(inp)
+                # stored (and so handed out) in the order of their opaque ids: never in build order,
+                # which pairs a like with a dislike
+                insts = sorted(task.build(inp), key=lambda i: i.instance_id)
                 leaks = check_unseen(task, state.split, insts)
                 if leaks:  # a task implementation broke the masking rule: never publish its labels
                     raise RuntimeError(
@@ -307,6 +315,9 @@ def stage_explainers(state: RunState, explainers: Mapping[str, Explainer], *, pr
 
     assert state.dataset is not None and state.split is not None and state.target is not None
     seed = int(state.suite.raw["seed"])
+    # what orders and aliases the instances handed out: f's checkpoint hash, which only white-box
+    # explainers could compute (stable across reruns of the same target, so runs stay comparable)
+    secret = str(state.target_card.get("checkpoint_sha256") or state.target_key)
     contexts = ContextFactory(
         dataset=state.dataset,
         split=state.split,
@@ -330,6 +341,7 @@ def stage_explainers(state: RunState, explainers: Mapping[str, Explainer], *, pr
                     "name": spec.name,
                     "params": getattr(explainer, "params", spec.params),
                     "code_version": getattr(explainer, "version", 1),
+                    "protocol": PREDICTIONS_PROTOCOL,
                     "target": state.target_key,
                     "tasks": {t: s.spec.sha256 for t, s in state.tasks.items()},
                     "users": {p: r.tolist() for p, r in state.user_parts.items()},
@@ -360,8 +372,11 @@ def stage_explainers(state: RunState, explainers: Mapping[str, Explainer], *, pr
             for t in hides + [t for t in supported if t not in hides]:
                 task = state.tasks[t]
                 insts = state.instances[t]["align_test"]
-                order = presentation_order(seed, t, len(insts))
-                shown = [blind(insts[int(j)], task, explainer.access) for j in order]
+                order = presentation_order(secret, t, len(insts))
+                shown = [
+                    blind(insts[int(j)], task, explainer.access, alias(secret, insts[int(j)].instance_id))
+                    for j in order
+                ]
                 if ctx.embeddings_ is not None and t not in hides:
                     ctx.embeddings_.grant(i.history for i in shown)
                 t1 = time.perf_counter()
@@ -373,7 +388,7 @@ def stage_explainers(state: RunState, explainers: Mapping[str, Explainer], *, pr
                 _check_predictions(label, t, shown, answers)
                 preds: list[Prediction] = [answers[0]] * len(insts) if insts else []
                 for j, p in zip(order, answers, strict=True):
-                    preds[int(j)] = p
+                    preds[int(j)] = replace(p, instance_id=insts[int(j)].instance_id)
                 log.info(
                     "explainer %s: %s predicted %d instances in %.1f s",
                     label,

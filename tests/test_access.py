@@ -3,7 +3,9 @@
 Routes tried (each was open before the evidence review):
 
 * the label in the instance id (ids used to end in ``/pos`` or ``/neg``);
-* the order (instances used to arrive as like, dislike, like, dislike ...);
+* the order (instances used to arrive as like, dislike, like, dislike ...), also when the
+  explainer recomputes the presentation shuffle from the seed;
+* recognising ids as hashes of keys built from public raw user ids;
 * ``f`` itself from a behavior explainer (``ctx.target`` was handed to everyone);
 * the test users' histories from a behavior explainer (``ctx.split`` held them: the answer of
   history reconstruction), directly or by linking a user's instances across tasks;
@@ -16,6 +18,7 @@ Each cheater records what it could reach; the tests check it reached nothing and
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -24,8 +27,10 @@ import numpy as np
 import pytest
 
 from bench import registry
+from bench.access import blind, presentation_order
 from bench.cli import main
 from bench.explainers.base import AccessDenied, Explainer, ExplainerContext
+from bench.tasks.base import opaque_id
 from bench.types import Instance, Prediction
 
 FAST = [
@@ -85,14 +90,42 @@ class _Cheater(Explainer):
 
 
 class LabelInId(_Cheater):
-    """Reads the like/dislike from the id (or from a readable key, were one handed out)."""
+    """Reads the like/dislike from the id (or from a readable key, were one handed out), and tries to
+    recognise the ids as hashes of keys it can build from public raw user ids."""
 
     name = "cheat-id"
 
     def guess(self, instances: list[Instance]) -> list[int]:
+        keys = {
+            opaque_id(f"{t}/align_test/{u}/0" + suffix)
+            for t in self.ctx.tasks
+            for u in self.ctx.dataset.user_ids
+            for suffix in ("", "/p0/a", "/p0/b", "/a", "/b")
+        }
+        REACHED[self.name]["enumerated"] = sum(i.instance_id in keys for i in instances)
         return [
             int("pos" in i.instance_id or "pos" in i.key or i.instance_id.endswith("/a")) for i in instances
         ]
+
+
+class UndoOrder(_Cheater):
+    """Recomputes the presentation order from what it knows (the seed, the task, the count) and
+    answers by the position each instance had before the shuffle (build order alternated likes and
+    dislikes)."""
+
+    name = "cheat-unshuffle"
+
+    def predict(self, task: str, instances: list[Instance]) -> list[Prediction]:
+        self._task = task
+        return super().predict(task, instances)
+
+    def guess(self, instances: list[Instance]) -> list[int]:
+        n = len(instances)
+        guessed = presentation_order(str(self.ctx.seed), self._task, n)
+        old = np.random.default_rng(
+            np.random.SeedSequence([self.ctx.seed, zlib.crc32(self._task.encode()), 8_000_003])
+        ).permutation(n)
+        return [int(old[j] % 2 == 0) ^ int(guessed[j] % 2 == 1) for j in range(n)]
 
 
 class LabelInOrder(_Cheater):
@@ -177,7 +210,7 @@ class VectorMatcher(_Cheater):
         return ()
 
 
-CHEATERS = (LabelInId, LabelInOrder, TargetFromBehavior, HistoryFromSplit, VectorMatcher)
+CHEATERS = (LabelInId, LabelInOrder, UndoOrder, TargetFromBehavior, HistoryFromSplit, VectorMatcher)
 for _cls in CHEATERS:
     registry.explainers.register(_cls.name, _cls)
 
@@ -200,6 +233,12 @@ def test_no_label_or_key_reaches_any_explainer(cheat_run: dict) -> None:
 def test_label_in_id_gives_chance(cheat_run: dict) -> None:
     # every answer is "dislike": exactly half the balanced instances are right
     assert cheat_run[("cheat-id", "interest_classification", "accuracy")]["value"] == pytest.approx(0.5)
+    assert REACHED["cheat-id"]["enumerated"] == 0  # shown ids are salted aliases, not key hashes
+
+
+def test_recomputed_presentation_order_gives_chance(cheat_run: dict) -> None:
+    r = cheat_run[("cheat-unshuffle", "interest_classification", "accuracy")]
+    assert abs(r["value"] - 0.5) < 0.12 and r["ci_low"] < 0.5 < r["ci_high"]
 
 
 def test_order_gives_chance(cheat_run: dict) -> None:
@@ -227,8 +266,6 @@ def test_embedding_access_is_vectors_of_shown_histories_only(cheat_run: dict) ->
 
 
 def test_context_fields_by_access_level() -> None:
-    from bench.access import blind
-
     ctx = ExplainerContext(access="behavior", dataset=None, split=None, catalog=None, tasks={})  # type: ignore[arg-type]
     with pytest.raises(AccessDenied, match="white-box"):
         _ = ctx.target

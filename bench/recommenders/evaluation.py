@@ -122,6 +122,7 @@ def evaluate_full_ranking(
     ks: Sequence[int] = (10,),
     mask_history: bool = True,
     window: int | None = None,
+    keep_target: bool = True,
 ) -> dict[str, float]:
     """Rank each user's target among all items (history masked, see the module docstring).
 
@@ -133,6 +134,8 @@ def evaluate_full_ranking(
         mask_history: mask the history items (the target stays rankable if it is in the history).
         window: when given, ``f`` reads only the last ``window`` items of each history (the teacher
             view: the window a task shows) while the whole history is still excluded.
+        keep_target: keep the target rankable when it occurs in the history (repeat consumption);
+            the teacher view does not, as teacher labels never name a prior item.
 
     Returns:
         ``{"hr@K": ..., "ndcg@K": ..., "mrr@K": ...}`` for each ``K``.
@@ -146,7 +149,7 @@ def evaluate_full_ranking(
     for start in range(0, len(hs), EVAL_BATCH_SIZE):
         sl = slice(start, start + EVAL_BATCH_SIZE)
         excl = hs[sl] if mask_history else [h[:0] for h in hs[sl]]
-        s = scores_with_exclusions(model, inputs[sl], excl, keep=tg[sl])
+        s = scores_with_exclusions(model, inputs[sl], excl, keep=tg[sl] if keep_target else None)
         ranks[sl] = target_ranks(s, tg[sl])
     return metrics_from_ranks(ranks, ks)
 
@@ -171,4 +174,4 @@ def teacher_view(
     """Test accuracy of ``f`` as the teacher instances see it: ``f`` reads the last ``window`` items
     of ``s[:-1]`` and the whole of ``s[:-1]`` is excluded (the rule of :func:`scores_with_exclusions`)."""
     test_histories = [np.append(h, v) for h, v in zip(split.train, split.valid, strict=True)]
-    return evaluate_full_ranking(model, test_histories, split.test, ks=ks, window=window)
+    return evaluate_full_ranking(model, test_histories, split.test, ks=ks, window=window, keep_target=False)

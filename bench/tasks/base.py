@@ -190,8 +190,9 @@ class Task(ABC):
     def contexts(self, inp: BuildInput) -> list[Context]:
         """Teacher contexts: each user's train sequence (and, for align-train, earlier prefixes).
 
-        The history is the last ``history_len`` items of the context; ``f`` scores exactly that
-        history, so the explainer and the target see the same input.
+        The history is the last ``history_len`` items of the context; ``f`` reads exactly that
+        history (the explainer and the target see the same input) and excludes the whole prefix
+        (``Context.known``) from its candidates.
         """
         hist_len = int(self.params.get("history_len", 9))
         out: list[Context] = []
@@ -245,8 +246,9 @@ class Task(ABC):
 def opaque_id(key: str) -> str:
     """A stable id that says nothing about the instance: 16 hex digits of ``sha256(key)``.
 
-    Stable across runs (``recxbench compare`` pairs samples by it); the key itself is label-free,
-    so even recomputing the hash tells an explainer nothing it was not shown.
+    Stable across runs (``recxbench compare`` pairs samples by it); the key itself is label-free.
+    Explainers never see this id at prediction time but a salted alias of it
+    (:func:`bench.access.alias`), so it cannot be recomputed from raw user ids to identify a user.
     """
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
 
