@@ -74,11 +74,23 @@ def stats_statement(results: Mapping[str, Any]) -> str:
     """One sentence on how significance was decided (α, correction, test)."""
     corr = str(results.get("correction", "none")).lower()
     corr_text = _CORRECTIONS.get(corr, f"{results.get('correction')} correction")
-    tests = sorted({str(c.get("test")) for c in results.get("comparisons") or [] if c.get("test")})
+    tests = sorted(
+        {
+            str(c.get("test"))
+            for c in results.get("comparisons") or []
+            if c.get("test") not in (None, "identical_predictions")
+        }
+    )
     test_text = ", ".join(t.replace("_", " ") for t in tests) or "paired"
+    clustered = sorted({str(r.get("task")) for r in results.get("results") or [] if r.get("unit") == "user"})
+    unit_text = (
+        f" CIs and tests resample users, not instances, in {', '.join(clustered)} (several instances per user)."
+        if clustered
+        else ""
+    )
     return (
         f"Differences are tested with {test_text} tests at α = {results.get('alpha', '?')} with {corr_text}; "
-        "rank group 1 = not significantly worse than the best on the task's main metric."
+        "rank group 1 = not significantly worse than the best on the task's main metric." + unit_text
     )
 
 
@@ -147,9 +159,10 @@ def _markdown_run(results: Mapping[str, Any], *, level: int, ci_style: str) -> l
         "",
         f"{h} Summary",
         "",
-        markdown_table(summary_table(results)),
+        markdown_table(summary := summary_table(results)),
         "",
         "Cells: main metric (rank group). ↑/↓: higher/lower is better. n/a: not applicable. Bold: best.",
+        *(x for n in summary.notes for x in ("", _md_escape(n))),
         "",
         f"{h} Tasks",
     ]
