@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from bench.errors import ConfigError
+from bench.errors import ConfigError, UserError
 from bench.resources import suites_dir, tasks_dir
 from bench.tasks.base import TaskSpec
 
@@ -86,6 +86,8 @@ class SuiteConfig:
     tasks: tuple[TaskSpec, ...]
     explainers: tuple[ExplainerSpec, ...]
     sha256: str
+    #: claims of the suite file whose explainers or task a ``--set`` override removed from this run
+    skipped_claims: tuple[str, ...] = ()
 
     def get(self, dotted: str) -> Any:
         node: Any = self.raw
@@ -276,9 +278,11 @@ def load_suite(name_or_path: str, *, overrides: list[str] | None = None) -> Suit
     path = find_suite(name_or_path)
     data = _load_yaml(path)
     raw = _merge(SUITE_DEFAULTS, data, where=path.name)
+    declared = _declared(raw)
     for key, value in parse_set(overrides or []):
         _apply_set(raw, key, value)
     raw = _merge(SUITE_DEFAULTS, raw, where="--set")  # re-validate types after overrides
+    skipped = _drop_removed(raw, declared)
     raw["suite"] = raw["suite"] or path.stem
     _validate_values(raw, path.name)
 
@@ -336,7 +340,55 @@ def load_suite(name_or_path: str, *, overrides: list[str] | None = None) -> Suit
         tasks=tuple(specs),
         explainers=tuple(explainers),
         sha256=stable_hash(raw),
+        skipped_claims=skipped,
     )
+
+
+def _declared(raw: Mapping[str, Any]) -> tuple[set[str], set[str]]:
+    """Explainer labels and task names as the suite file declares them (before ``--set``)."""
+    labels = set()
+    for item in raw.get("explainers") or []:
+        if isinstance(item, str):
+            labels.add(item)
+        elif isinstance(item, dict) and "name" in item:
+            labels.add(str(item.get("label") or item["name"]))
+    return labels, {str(t) for t in raw.get("tasks") or []}
+
+
+def _drop_removed(raw: dict[str, Any], declared: tuple[set[str], set[str]]) -> tuple[str, ...]:
+    """Claims and task parameters that only an override made dangling are dropped, with a warning.
+
+    ``--set explainers=[random,popularity]`` removes explainers the suite's claims may name, and
+    ``--set tasks=[...]`` tasks its ``task_params`` configure. A claim whose explainers (or task) the
+    file declares but the run no longer has is *not evaluated* (listed as such on the board); one that
+    names something the file never declared stays an error (a typo), reported by ``check_claims``.
+    """
+    from bench.stats import parse_claim
+
+    labels_now, tasks_now = _declared(raw)
+    labels_file, tasks_file = declared
+    kept, skipped = [], []
+    for text in raw.get("claims") or []:
+        try:
+            c = parse_claim(str(text))
+        except UserError:  # malformed claims are reported by check_claims
+            kept.append(text)
+            continue
+        removed = [x for x in (c.a, c.b) if x not in labels_now and x in labels_file]
+        task_removed = c.task not in tasks_now and c.task in tasks_file
+        if removed or task_removed:
+            what = f"explainer {removed[0]!r}" if removed else f"task {c.task!r}"
+            log.warning("claim %r not evaluated: %s is not in this run", text, what)
+            skipped.append(str(text))
+        else:
+            kept.append(text)
+    raw["claims"] = kept
+    params = raw.get("task_params") or {}
+    for t in sorted(set(params) - tasks_now):
+        if t in tasks_file:
+            log.warning("task_params for %r ignored: the task is not in this run", t)
+            del params[t]
+    return tuple(skipped)
 
 
 def _validate_values(raw: dict[str, Any], where: str) -> None:

@@ -160,6 +160,16 @@ def finish_run(state: RunState, *, started: float) -> dict[str, Any]:
         list_lengths=lengths,
     )
     claims = evaluate_claims(cfg["claims"], index, state.tasks, float(cfg["stats"]["alpha"]))
+    claims += [
+        {
+            "claim": text,
+            "verdict": "not evaluated",
+            "p_adjusted": None,
+            "diff": None,
+            "note": "an explainer or the task it names is not in this run",
+        }
+        for text in state.suite.skipped_claims
+    ]
     state.stage_seconds["stats"] = round(time.perf_counter() - t0, 3)
     out = {
         "schema_version": 1,

@@ -100,3 +100,23 @@ def test_external_task_dir(tmp_path: Path) -> None:
     s = load_suite(str(_suite(tmp_path, "tasks: [short_ranking]\ntask_dirs: [mytasks]\n")))
     tasks = instantiate_tasks(s)
     assert tasks["short_ranking"].params["n_candidates"] == 3
+
+
+def test_overrides_skip_dangling_claims_and_task_params(caplog: pytest.LogCaptureFixture) -> None:
+    """The README's own `--set explainers=[...]` must just work: claims naming explainers the
+    override removed are not evaluated (a warning each), task_params of removed tasks are ignored."""
+    from bench.evidence import check_claims
+
+    with caplog.at_level("WARNING"):
+        s = load_suite(
+            "quick", overrides=["explainers=[random,popularity]", "tasks=[interest_classification]"]
+        )
+    assert s.raw["claims"] == ["popularity > random on interest_classification/accuracy"]
+    assert len(s.skipped_claims) == 5 and all("not evaluated" in r.message for r in caplog.records[:5])
+    assert set(s.raw["task_params"]) == {"interest_classification"}
+    check_claims(s.raw["claims"], [e.label for e in s.explainers], [t.name for t in s.tasks])
+    # a name the suite file never declared is still a typo, and still an error
+    t = load_suite("tiny", overrides=["claims=[randm > popularity on item_ranking/ndcg@5]"])
+    assert t.skipped_claims == ()
+    with pytest.raises(UserError, match="unknown explainer 'randm'"):
+        check_claims(t.raw["claims"], [e.label for e in t.explainers], [x.name for x in t.tasks])
