@@ -46,7 +46,7 @@ def blind(inst: Instance, task: Task, access: str, shown_id: str | None = None) 
         keys.discard("user_vector")
     if access == "white-box":
         keys |= _WHITE_BOX_META
-    hide = getattr(task, "hides_history", lambda: False)()
+    hide = task.hides_history()
     return Instance(
         instance_id=inst.instance_id if shown_id is None else shown_id,
         task=inst.task,

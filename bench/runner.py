@@ -368,7 +368,7 @@ def stage_explainers(state: RunState, explainers: Mapping[str, Explainer], *, pr
             fit_s = time.perf_counter() - t0
             state.predictions[label] = {}
             # tasks that hide the history first: nothing shown before them can be matched to them
-            hides = [t for t in supported if getattr(state.tasks[t], "hides_history", lambda: False)()]
+            hides = [t for t in supported if state.tasks[t].hides_history()]
             for t in hides + [t for t in supported if t not in hides]:
                 task = state.tasks[t]
                 insts = state.instances[t]["align_test"]

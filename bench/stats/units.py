@@ -42,6 +42,7 @@ from bench.stats._core import (
     _chunks,
     _pair_index,
     _single_threaded_blas,
+    _table_matrix,
 )
 from bench.stats.auc import _auc_stats, _mark_identical, _unit_index
 from bench.stats.ci import bootstrap_ci_many
@@ -154,19 +155,6 @@ def _cluster_bootstrap_tests(
     ]
 
 
-def _mean_table(values: Mapping[str, np.ndarray]) -> tuple[list[str], np.ndarray]:
-    names = sorted(values)
-    rows = [np.asarray(values[k], dtype=np.float64) for k in names]
-    n = rows[0].size if rows else 0
-    for k, v in zip(names, rows, strict=True):
-        if v.ndim != 1 or v.size != n:
-            raise UserError(
-                f"systems have different numbers of instances ({n} for {names[0]!r}, {v.size} for {k!r})",
-                fix="score all systems on the same instances; see bench.stats.align_by_ids",
-            )
-    return names, (np.stack(rows) if rows else np.zeros((0, 0)))
-
-
 def table_statistics(
     *,
     kind: Kind,
@@ -256,7 +244,7 @@ def table_statistics(
         )
 
     if kind == "mean":
-        names, X = _mean_table(data)  # type: ignore[arg-type]
+        names, X = _table_matrix(None, data)  # type: ignore[arg-type]
         n = X.shape[1]
         point = {k: float(np.mean(x)) if n else math.nan for k, x in zip(names, X, strict=True)}
     else:

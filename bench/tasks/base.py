@@ -149,6 +149,11 @@ class Task(ABC):
         """For ratio metrics (``MetricSpec.ratio``): per-sample ``(num, den)`` with value ``Σnum/Σden``."""
         return {}
 
+    def hides_history(self) -> bool:
+        """Whether explainers answer without seeing the history (it is the answer), e.g. history
+        reconstruction: such tasks are answered first and their histories are never shown."""
+        return False
+
     def teacher_items(self, inst: Instance) -> tuple[int, ...]:
         """Items of ``inst`` that ``f`` chose among unseen items (candidates, a retrieval label): none
         of them may be in the user's known prefix (:func:`check_unseen`)."""
@@ -299,16 +304,6 @@ def check_unseen(task: Task, split: Split, instances: Sequence[Instance]) -> int
         prior = set(split.train[rows[inst.user]][: int(inst.meta.get("prefix_len", 0))].tolist())
         bad += any(i in prior for i in items)
     return bad
-
-
-def target_scores(
-    target: TargetRecommender, histories: Sequence[Sequence[int]], *, batch: int = 512
-) -> np.ndarray:
-    """``f``'s scores for many histories, history items masked to ``-inf`` (batched)."""
-    parts = [target.scores(histories[i : i + batch]) for i in range(0, len(histories), batch)]
-    if not parts:
-        return np.zeros((0, target.n_items), dtype=np.float32)
-    return np.concatenate(parts, axis=0)
 
 
 def ranked_unseen(scores_row: np.ndarray) -> np.ndarray:
