@@ -293,3 +293,28 @@ def test_readme_documents_access_levels() -> None:
     section = readme.split("## Adding an explainer", 1)[1].split("\n## ", 1)[0]
     for level in ("behavior", "embedding", "white-box"):
         assert f"`{level}`" in section
+
+
+class _StrictTarget(Explainer):
+    """Reads ``ctx.target`` without declaring white-box access (a plugin author's mistake)."""
+
+    name = "strict-target"
+    access = "behavior"
+    tasks: ClassVar[frozenset[str] | None] = frozenset({"interest_classification"})
+
+    def fit(self, train: Mapping[str, list[Instance]], ctx: ExplainerContext) -> None:
+        self.f = ctx.target
+
+    def predict(self, task: str, instances: list[Instance]) -> list[Prediction]:
+        return []
+
+
+registry.explainers.register(_StrictTarget.name, _StrictTarget)
+
+
+def test_undeclared_access_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "strict"
+    code = main(["-q", "run", "tiny", "--out", str(out), *FAST, "--set", "explainers=[strict-target]"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and not (out / "results.json").exists()
+    assert len(err) == 1 and "declare access = 'white-box'" in err[0] and "Traceback" not in err[0]

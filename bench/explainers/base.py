@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from bench.errors import UserError
 from bench.types import Access, Instance, Prediction
 
 if TYPE_CHECKING:
@@ -33,8 +34,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class AccessDenied(PermissionError):
-    """An explainer asked for something its declared access level does not include."""
+class AccessDenied(UserError, PermissionError):
+    """An explainer asked for something its declared access level does not include.
+
+    A plugin author's mistake with a fix (declare the right access level): the CLI prints one line
+    and exits 2, like every :class:`~bench.errors.UserError`.
+    """
 
 
 class EmbeddingView:
