@@ -8,8 +8,6 @@ validation (the value is parsed as YAML, so ``--set stats.resamples=2000`` is an
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ from typing import Any
 import yaml
 
 from bench.errors import ConfigError, UserError
+from bench.hashing import stable_hash
 from bench.resources import suites_dir, tasks_dir
 from bench.tasks.base import TaskSpec
 
@@ -94,10 +93,6 @@ class SuiteConfig:
         for part in dotted.split("."):
             node = node[part]
         return node
-
-
-def stable_hash(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _load_yaml(path: Path) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Atomic file writes and JSON-lines helpers.
+"""Atomic file and directory writes, JSON and JSON-lines helpers.
 
 Every result file is written to a temporary sibling and renamed into place, so a crash never
 leaves a half-written file that looks complete.
@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,17 +32,48 @@ def _default(obj: Any) -> Any:
     raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
 
 
-def atomic_write_text(path: Path, text: str) -> None:
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` (UTF-8) to a temporary sibling, flush it to disk and move it over ``path``.
+
+    The one atomic write of the project: a reader (or a crashed run) sees either the old file or
+    the whole new one, never a prefix. The file is world-readable like the rest of a run directory.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return path
+
+
+@contextmanager
+def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Build a directory in a staging sibling and move it to ``target`` only if the block succeeds.
+
+    ``target`` must not exist yet (a finished directory is never replaced under a reader); if
+    another process finished it first, the staging copy is dropped and theirs is kept.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield staging
+        try:
+            staging.rename(target)
+        except OSError:
+            if not target.exists():
+                raise
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def dumps(obj: Any, *, indent: int | None = None) -> str:

@@ -21,12 +21,14 @@ import numpy as np
 
 from bench import registry
 from bench.access import ContextFactory, alias, blind, presentation_order
-from bench.config import SuiteConfig, stable_hash
+from bench.config import SuiteConfig
 from bench.data.catalog import Catalog
 from bench.data.dataset import Dataset, Split, leave_one_out
 from bench.data.resolve import resolve_dataset
+from bench.device import resolve_device
 from bench.errors import UserError
 from bench.explainers.base import Explainer
+from bench.hashing import stable_hash
 from bench.io import read_json, read_jsonl, write_json, write_jsonl
 from bench.recommenders.base import TargetRecommender
 from bench.tasks.base import BuildInput, Task, check_unseen
@@ -73,21 +75,6 @@ class RunState:
     @property
     def cache(self) -> Path:
         return self.out / "cache"
-
-
-def resolve_device(device: str) -> str:
-    if device == "auto":
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise UserError(
-                "--device cuda was asked for but no CUDA GPU is visible", fix="use --device auto or cpu"
-            )
-    return device
 
 
 class _Stage:

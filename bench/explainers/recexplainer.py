@@ -99,7 +99,7 @@ class RecExplainerB(LLMExplainer):
     def adapter_dir(self, train: Mapping[str, list[Instance]]) -> Any:
         """Where the adapter lives: keyed by what training depends on, so inference-only variants
         (an ablation row, other decoding) reuse it instead of training again."""
-        from bench.config import stable_hash
+        from bench.hashing import stable_hash
 
         key = stable_hash(
             {

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.device import resolve_device
 from bench.errors import UserError
 from bench.llm.digest import DIGEST_FILE, cached_digest, checkpoint_files, path_key
 
@@ -53,21 +54,6 @@ ALIASES: dict[str, str] = {
     "tiny-random": "a tiny random Llama with a BPE tokenizer trained on the titles (tests, CI)",
 }
 _DTYPES = ("float32", "bfloat16", "float16")
-
-
-def resolve_device(device: str = "auto") -> str:
-    """``"auto"`` → ``"cuda"`` when available else ``"cpu"``; anything else is checked and returned."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.split(":")[0] not in ("cpu", "cuda"):
-        raise UserError(f"unknown device {device!r}", fix="use auto, cpu, cuda or cuda:N")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(
-            f"device {device!r} requested but CUDA is not available", fix="use device=cpu or auto"
-        )
-    return device
 
 
 def resolve_dtype(dtype: str | None, device: str) -> str:

@@ -1,8 +1,7 @@
 """Plain-text report formats: Markdown (also the CLI's terminal output), CSV and LaTeX.
 
 Every ``write_*`` function accepts one run's ``results.json`` dict or a list of them (several runs
-of the same suite) and writes atomically: the text goes to ``<path>.tmp`` first and is then moved
-over ``path`` with :func:`os.replace`, so a reader never sees a half-written file.
+of the same suite) and writes atomically (:func:`bench.io.atomic_write_text`), so a reader never sees a half-written file.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from typing import Any
 
 from tabulate import tabulate
 
+from bench.io import atomic_write_text
 from bench.report import _model as m
 from bench.report.explain import explanation_markdown, explanation_views
 from bench.report.tables import (
@@ -92,24 +92,6 @@ def stats_statement(results: Mapping[str, Any]) -> str:
         f"Differences are tested with {test_text} tests at α = {results.get('alpha', '?')} with {corr_text}; "
         "rank group 1 = not significantly worse than the best on the task's main metric." + unit_text
     )
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``<path>.tmp`` and move it over ``path``; returns ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    logger.debug("wrote %s", path)
-    return path
 
 
 # ----------------------------------------------------------------------------------- Markdown
