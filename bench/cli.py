@@ -11,6 +11,7 @@ import logging
 import sys
 from pathlib import Path
 
+from bench.device import DEVICES
 from bench.errors import UserError
 
 log = logging.getLogger("bench")
@@ -44,9 +45,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     # validate everything that can be validated before any work starts
     tasks = instantiate_tasks(suite)
     instantiate_explainers(suite)
-    check_claims(suite.raw["claims"], [e.label for e in suite.explainers], list(tasks))
+    check_claims(list(suite.claims), [e.label for e in suite.explainers], list(tasks))
     out = Path(args.out) if args.out else Path("runs") / suite.name
-    device = args.device or suite.raw["device"]
+    device = args.device or suite.device
     results = run_suite(suite, RunOptions(out=out, device=device, progress=_progress_enabled()))
     from bench.report.writers import markdown
 
@@ -112,14 +113,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite, overrides=list(args.set or []))
     tasks = instantiate_tasks(suite)
     explainers = instantiate_explainers(suite)
-    check_claims(suite.raw["claims"], [e.label for e in suite.explainers], list(tasks))
-    ds = suite.raw["dataset"]
+    check_claims(list(suite.claims), [e.label for e in suite.explainers], list(tasks))
+    ds = suite.dataset
     sys.stdout.write(
         f"suite {suite.name} ({suite.path}) is valid\n"
-        f"  dataset: {ds['path'] or ds['name']}   target: {suite.raw['target']['name']}   seed: {suite.raw['seed']}\n"
+        f"  dataset: {ds.path or ds.name}   target: {suite.target.name}   seed: {suite.seed}\n"
         f"  tasks: {', '.join(f'{t} ({task.spec.kind}, main {task.spec.main_metric})' for t, task in tasks.items())}\n"
         f"  explainers: {', '.join(f'{k} [{e.access}]' for k, e in explainers.items())}\n"
-        f"  claims: {len(suite.raw['claims'])}\n"
+        f"  claims: {len(suite.claims)}\n"
     )
     return 0
 
@@ -210,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--set", action="append", metavar="KEY=VALUE", help="override a suite key, e.g. dataset.path=DIR"
     )
     r.add_argument(
-        "--device", choices=["auto", "cpu", "cuda"], help="where models run (default: the suite's, auto)"
+        "--device", choices=DEVICES, help="where models run (default: the suite's, auto)"
     )
     r.add_argument("--seed", type=int, help="override the suite's seed")
     r.add_argument("--plugin", action="append", metavar="MODULE", help="import MODULE to register explainers")
@@ -252,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="loglik",
         help="local judges: pick the grade by log-likelihood or generate it",
     )
-    jc.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    jc.add_argument("--device", default="auto", choices=DEVICES)
     jc.add_argument(
         "--record",
         action="store_true",

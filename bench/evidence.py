@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from bench import stats
+from bench.config import StatsConfig
 from bench.errors import UserError
 from bench.tasks.base import Task
 from bench.types import Instance, Prediction
@@ -91,7 +92,7 @@ def compute_statistics(
     tasks: Mapping[str, Task],
     access: Mapping[str, str],
     *,
-    stats_cfg: Mapping[str, Any],
+    stats_cfg: StatsConfig,
     seed: int,
     ratios: Mapping[str, Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]]] | None = None,
     aucs: Mapping[str, Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]]] | None = None,
@@ -109,7 +110,7 @@ def compute_statistics(
     results: list[dict] = []
     comparisons: list[dict] = []
     index: dict = {}
-    alpha = float(stats_cfg["alpha"])
+    alpha = float(stats_cfg.alpha)
     for task_name, task in tasks.items():
         specs = {m.name: m for m in task.metrics()}
         groups_of = (clusters or {}).get(task_name)
@@ -145,11 +146,11 @@ def compute_statistics(
                 auc={e: auc_in[e] for e in names} if kind == "auc" else None,
                 clusters=groups_of,
                 identical=[p for p in same | same_scores if p[0] in per_expl and p[1] in per_expl],
-                method=str(stats_cfg["test"]),
-                resamples=int(stats_cfg["resamples"]),
+                method=str(stats_cfg.test),
+                resamples=int(stats_cfg.resamples),
                 seed=stat_seed(seed, task_name, metric),
-                confidence=float(stats_cfg["confidence"]),
-                correction=str(stats_cfg["correction"]),
+                confidence=float(stats_cfg.confidence),
+                correction=str(stats_cfg.correction),
             )
             tests = list(table.tests)
             if table.n_units < 2:  # one user (or instance): nothing to resample, nothing to test
