@@ -210,9 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--set", action="append", metavar="KEY=VALUE", help="override a suite key, e.g. dataset.path=DIR"
     )
-    r.add_argument(
-        "--device", choices=DEVICES, help="where models run (default: the suite's, auto)"
-    )
+    r.add_argument("--device", choices=DEVICES, help="where models run (default: the suite's, auto)")
     r.add_argument("--seed", type=int, help="override the suite's seed")
     r.add_argument("--plugin", action="append", metavar="MODULE", help="import MODULE to register explainers")
     r.set_defaults(func=cmd_run)

@@ -99,12 +99,6 @@ class Registry(Generic[T]):
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
-    def _clear(self) -> None:
-        """Forget everything (tests only)."""
-        with self._lock:
-            self._items.clear()
-            self._entry_points_loaded = False
-
 
 def load_plugin(module: str) -> None:
     """Import ``module`` so that its ``register`` calls run (``--plugin``)."""

@@ -14,8 +14,8 @@ log = logging.getLogger(__name__)
 
 
 def stage_target(state: RunState) -> None:
+    from bench.recommenders.checkpoint import checkpoint_hash, load_target
     from bench.recommenders.evaluation import target_card
-    from bench.recommenders.io import checkpoint_hash, load_target
     from bench.recommenders.popularity import Popularity
 
     assert state.dataset is not None and state.split is not None
