@@ -22,9 +22,9 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+import bench.report._model as m
 from bench import __version__
 from bench.errors import UserError
-from bench.report import _model as m
 from bench.report.explain import explanation_views
 from bench.report.plots import diff_to_best_svg
 from bench.report.tables import (
