@@ -31,7 +31,6 @@ from bench.report.tables import (
 
 __all__ = [
     "as_runs",
-    "atomic_write_text",
     "csv_text",
     "latex",
     "markdown",
