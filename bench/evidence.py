@@ -16,7 +16,7 @@ reviewer needs to read them (identical predictions, lists shorter than K).
 * **Short lists.** A metric cut at K (``hr@10``) is flagged on a row whose lists are shorter than K
   (``short_list_share``, ``max_list_len``): such an ``hr@10`` is really a hit rate at the list length.
 
-All draws come from :func:`stat_seed`, so the same inputs give the same numbers on every machine.
+All draws come from :func:`bench.stats.stat_seed`, so the same inputs give the same numbers on every machine.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from itertools import combinations
@@ -35,22 +34,11 @@ import numpy as np
 from bench import stats
 from bench.config import StatsConfig
 from bench.errors import UserError
+from bench.stats.keys import TEST_NAMES, stat_seed
 from bench.tasks.base import Task
 from bench.types import Instance, Prediction
 
-TEST_NAMES = {
-    "randomization": "paired_randomization",
-    "mcnemar": "mcnemar_exact",
-    "bootstrap": "paired_bootstrap",
-    "wilcoxon": "wilcoxon",
-}
-
 _AT_K = re.compile(r"@(\d+)$")
-
-
-def stat_seed(seed: int, *parts: str) -> int:
-    """A stable per-table seed: the same table gets the same draws on every machine."""
-    return int(np.random.SeedSequence([seed, *(zlib.crc32(p.encode()) for p in parts)]).generate_state(1)[0])
 
 
 def resampling_clusters(instances: Sequence[Instance], unit: str) -> np.ndarray | None:
