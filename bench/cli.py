@@ -154,17 +154,13 @@ def cmd_judge_check(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from bench.io import read_json
     from bench.report import render_leaderboard
+    from bench.results import load_results
 
     results, manifests = [], []
     for d in args.run_dirs:
         d = Path(d)
-        if not (d / "results.json").exists():
-            raise UserError(
-                "no results.json (not a finished run directory)",
-                where=str(d),
-                fix="point to a RUN_DIR written by `recxbench run`",
-            )
-        results.append(read_json(d / "results.json"))
+        # validated (a recxbench results.json of this schema), then rendered from the file's dict
+        results.append(dict(load_results(d).raw))
         manifests.append(read_json(d / "manifest.json") if (d / "manifest.json").exists() else {})
     out = Path(args.out)
     page = render_leaderboard(
