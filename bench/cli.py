@@ -125,7 +125,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from bench.data.fetch import fetch
+    from bench.data.movielens_download import fetch
 
     path = fetch(args.name)
     sys.stdout.write(f"{args.name}: {path}\n")
@@ -133,7 +133,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from bench.llm.fetch import fetch_model
+    from bench.llm.smollm2 import fetch_model
 
     path = fetch_model(args.name)
     sys.stdout.write(f"{args.name}: {path}\n")

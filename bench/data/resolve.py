@@ -35,7 +35,7 @@ def resolve_dataset(section: Mapping[str, Any]) -> Dataset:
     if path:
         return loaders.load_dataset(path, format=fmt, name=name if name not in BUILTIN else None)
     if name == "ml-100k":
-        from bench.data.fetch import ensure_ml100k
+        from bench.data.movielens_download import ensure_ml100k
 
         directory = ensure_ml100k()
         return loaders.load_dataset(directory, format="atomic", name="ml-100k")
