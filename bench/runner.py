@@ -130,7 +130,12 @@ def instantiate_explainers(suite: SuiteConfig) -> dict[str, Explainer]:
 def stage_data(state: RunState) -> None:
     with _Stage(state, "data"):
         ds_cfg = state.suite.raw["dataset"]
-        state.dataset = resolve_dataset(ds_cfg)
+        state.dataset = resolve_dataset(
+            ds_cfg["name"],
+            path=ds_cfg.get("path"),
+            format=ds_cfg.get("format", "auto"),
+            params=ds_cfg.get("params"),
+        )
         state.split = leave_one_out(state.dataset, min_interactions=int(ds_cfg["min_interactions"]))
         state.catalog = Catalog.from_dataset(state.dataset)
         if len(state.split.users) < 10:

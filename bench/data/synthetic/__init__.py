@@ -1,4 +1,4 @@
-"""A small generated dataset with known structure, and a writer for RecBole atomic files.
+"""A small generated dataset with known structure.
 
 :func:`make_tiny` builds, in a few milliseconds and deterministically from its seed, a dataset that
 a sequential recommender learns from in seconds:
@@ -39,56 +39,38 @@ read it.
 
 Item indices are a random permutation of the generation order, so an index says nothing about
 an item's genre or chain.
+
+Layout: :mod:`.structure` draws the hidden structure and the sequences, :mod:`.titles` the
+metadata; this module assembles the Dataset and registers the presets ``tiny``, ``opaque`` and
+``opaque-balanced`` (:data:`TINY`, :data:`OPAQUE`, :data:`OPAQUE_BALANCED`) as named datasets.
+:func:`write_atomic` (re-exported from :mod:`bench.data.formats.atomic`) writes any Dataset as
+RecBole atomic files.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-import math
-import os
 import random
-from bisect import bisect_right
-from itertools import accumulate
-from pathlib import Path
 
 import numpy as np
 
 from bench.data.dataset import Dataset, content_sha256
-from bench.errors import ConfigError, DataError
+from bench.data.formats.atomic import write_atomic
+from bench.data.sources import DatasetSource
+from bench.data.synthetic.structure import (
+    BALANCED_VERSION,
+    GENERATOR_VERSION,
+    GENRES,
+    randint,
+    shuffled,
+    structure,
+    structure_balanced,
+)
+from bench.data.synthetic.titles import opaque_metadata, readable_metadata
+from bench.errors import ConfigError
 
-GENRES: tuple[str, ...] = ("Action", "Comedy", "Drama", "Horror", "Romance", "Sci-Fi")
-_GENERATOR_VERSION = 1
-
-_ADJECTIVES = (
-    "Silent", "Midnight", "Crimson", "Golden", "Broken", "Hidden", "Last", "Wild",
-    "Frozen", "Burning", "Secret", "Distant", "Electric", "Hollow", "Velvet", "Iron",
-)  # fmt: skip
-_NOUNS: dict[str, tuple[str, ...]] = {
-    "Action": ("Fist", "Strike", "Convoy", "Mercenary", "Showdown", "Bullet", "Protocol", "Raid", "Vendetta", "Pursuit"),
-    "Comedy": ("Wedding", "Roommate", "Picnic", "Vacation", "Road Trip", "Bakery", "Neighbors", "Talent Show", "Reunion", "Dinner Party"),
-    "Drama": ("Harbor", "Orchard", "Letters", "Inheritance", "Verdict", "Winter", "Daughter", "Testament", "Field", "Crossing"),
-    "Horror": ("Cellar", "Asylum", "Ritual", "Orphanage", "Lighthouse", "Curse", "Swamp", "Doll", "Manor", "Hunger"),
-    "Romance": ("Kiss", "Serenade", "Promise", "Rendezvous", "Heart", "Valentine", "Summer", "Affair", "Waltz", "Bouquet"),
-    "Sci-Fi": ("Circuit", "Nebula", "Android", "Colony", "Signal", "Singularity", "Orbit", "Reactor", "Clone", "Horizon"),
-}  # fmt: skip
-# Used only once a genre's adjective x noun pool is exhausted (thousands of items).
-_PLACES = ("Avalon", "Brooklyn", "the North", "Marseille", "Kyoto", "the Desert", "Vienna", "the Deep")
-_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-
-# Generator knobs; changing any of them changes the data, so bump _GENERATOR_VERSION with them.
-_CHAIN_LENGTHS = (1, 2, 3, 4)
-_CHAIN_LENGTH_WEIGHTS = (0.25, 0.3, 0.25, 0.2)
-_P_SECOND_GENRE = 0.35
-_P_TWO_PREFERENCES = 0.4
-_P_FOLLOW_CHAIN = 0.7
-_P_PREFERRED = 0.85
-_SEQUEL_DECAY = 0.3  # weight multiplier per chain position: users start chains at their head
-_MIN_LEN, _MAX_LEN = 12, 40
-
-# Knobs of the balanced variant (``balanced_items=True``); bump _BALANCED_VERSION with them.
-_BALANCED_VERSION = 1
-_BALANCED_P_FOLLOW = 0.5  # after an item of a liked cluster: its successor in the cluster's cycle
-_BALANCED_P_PREFERRED = 0.9  # otherwise: an unseen item of a random liked cluster (else any item)
+__all__ = ["GENRES", "OPAQUE", "OPAQUE_BALANCED", "TINY", "make_tiny", "write_atomic"]
 
 
 def _params(
@@ -96,235 +78,19 @@ def _params(
 ) -> dict:
     out = {
         "generator": "recxbench.tiny",
-        "version": _GENERATOR_VERSION,
+        "version": GENERATOR_VERSION,
         "n_users": n_users,
         "n_items": n_items,
         "seed": seed,
         "opaque": opaque,
     }
     if balanced_items:  # only then, so the default data (and its sha256) stays what it was
-        out.update(balanced_items=True, balanced_version=_BALANCED_VERSION, n_clusters=n_clusters)
+        out.update(balanced_items=True, balanced_version=BALANCED_VERSION, n_clusters=n_clusters)
     return out
-
-
-def _randint(r: random.Random, lo: int, hi: int) -> int:
-    """Uniform integer in ``[lo, hi]`` from ``r.random()`` alone.
-
-    Only ``random()`` is used so that the data cannot change with CPython's implementation of
-    ``randint``/``choices``/``shuffle``; ``random()`` itself is specified (Mersenne Twister).
-    """
-    return lo + min(int(r.random() * (hi - lo + 1)), hi - lo)
-
-
-def _weighted(r: random.Random, cum: list[float]) -> int:
-    return min(bisect_right(cum, r.random() * cum[-1]), len(cum) - 1)
-
-
-def _shuffled(r: random.Random, n: int) -> list[int]:
-    out = list(range(n))
-    for k in range(n - 1, 0, -1):  # Fisher-Yates
-        j = _randint(r, 0, k)
-        out[k], out[j] = out[j], out[k]
-    return out
-
-
-def _structure(r: random.Random, n_users: int, n_items: int) -> dict:
-    """Latent genres, chains and user sequences, in generation order (before the permutation)."""
-    n_genres = len(GENRES)
-    primary: list[int] = []
-    chain_pos: list[int] = []
-    chain_next: list[int] = []
-    chain_len_cum = list(accumulate(_CHAIN_LENGTH_WEIGHTS))
-    # Genre blocks of near-equal size; chains never cross a block.
-    for g in range(n_genres):
-        size = n_items // n_genres + (1 if g < n_items % n_genres else 0)
-        left = size
-        while left > 0:
-            length = min(_CHAIN_LENGTHS[_weighted(r, chain_len_cum)], left)
-            start = len(primary)
-            for p in range(length):
-                primary.append(g)
-                chain_pos.append(p)
-                chain_next.append(start + p + 1 if p + 1 < length else -1)
-            left -= length
-    genres: list[tuple[int, ...]] = []
-    for g in primary:
-        if r.random() < _P_SECOND_GENRE:
-            other = (g + _randint(r, 1, n_genres - 1)) % n_genres
-            genres.append((g, other))
-        else:
-            genres.append((g,))
-    popularity = [math.exp(r.gauss(0.0, 1.0)) * _SEQUEL_DECAY**p for p in chain_pos]
-    by_genre = [[i for i in range(n_items) if g in genres[i]] for g in range(n_genres)]
-    genre_cum = [list(accumulate(popularity[i] for i in items)) for items in by_genre]
-    all_cum = list(accumulate(popularity))
-
-    def draw(pool: list[int] | None, cum: list[float], seen: set[int]) -> int | None:
-        for _ in range(20):  # rejection sampling: cheap while most items are unseen
-            k = _weighted(r, cum)
-            i = pool[k] if pool is not None else k
-            if i not in seen:
-                return i
-        candidates = [i for i in (pool if pool is not None else range(n_items)) if i not in seen]
-        return candidates[_randint(r, 0, len(candidates) - 1)] if candidates else None
-
-    user_genres: list[tuple[int, ...]] = []
-    sequences: list[list[int]] = []
-    for _ in range(n_users):
-        first = _randint(r, 0, n_genres - 1)
-        prefs = (first,)
-        if r.random() < _P_TWO_PREFERENCES:
-            prefs = (first, (first + _randint(r, 1, n_genres - 1)) % n_genres)
-        user_genres.append(prefs)
-        length = min(_randint(r, _MIN_LEN, _MAX_LEN), n_items)
-        seen: set[int] = set()
-        seq: list[int] = []
-        cur = -1
-        while len(seq) < length:
-            nxt: int | None = None
-            if (
-                cur >= 0
-                and chain_next[cur] >= 0
-                and chain_next[cur] not in seen
-                and r.random() < _P_FOLLOW_CHAIN
-            ):
-                nxt = chain_next[cur]
-            if nxt is None and r.random() < _P_PREFERRED:
-                g = prefs[_randint(r, 0, len(prefs) - 1)]
-                if by_genre[g]:
-                    nxt = draw(by_genre[g], genre_cum[g], seen)
-            if nxt is None:
-                nxt = draw(None, all_cum, seen)
-            assert nxt is not None  # length <= n_items, so an unseen item always exists
-            seen.add(nxt)
-            seq.append(nxt)
-            cur = nxt
-        sequences.append(seq)
-    return {
-        "primary": primary,
-        "chain_pos": chain_pos,
-        "chain_next": chain_next,
-        "genres": genres,
-        "user_genres": user_genres,
-        "sequences": sequences,
-    }
-
-
-def _structure_balanced(r: random.Random, n_users: int, n_items: int, n_clusters: int) -> dict:
-    """The balanced variant's clusters, cycles, tastes and sequences (see the module docstring).
-
-    Returns the keys of :func:`_structure` (``primary``/``genres`` hold the cluster, ``chain_pos``
-    is 0 everywhere: a cycle has no head) plus ``user_genres`` = each user's liked clusters.
-    """
-    cluster = [k % n_clusters for k in range(n_items)]
-    members = [[k for k in range(n_items) if cluster[k] == c] for c in range(n_clusters)]
-    chain_next = [-1] * n_items
-    for items in members:
-        cycle = [items[j] for j in _shuffled(r, len(items))]
-        for j, k in enumerate(cycle):
-            chain_next[k] = cycle[(j + 1) % len(cycle)] if len(cycle) > 1 else -1
-    half = n_clusters // 2
-    tastes: list[tuple[int, ...]] = []
-    for u in range(n_users):
-        if u % 2 == 0:
-            liked = tuple(sorted(_shuffled(r, n_clusters)[:half]))
-        else:  # the complement of the previous user's: every cluster liked by exactly half
-            liked = tuple(c for c in range(n_clusters) if c not in tastes[-1])
-        tastes.append(liked)
-
-    def pick(pool: list[int], seen: set[int]) -> int | None:
-        unseen = [i for i in pool if i not in seen]
-        return unseen[_randint(r, 0, len(unseen) - 1)] if unseen else None
-
-    sequences: list[list[int]] = []
-    everything = list(range(n_items))
-    for liked in tastes:
-        length = min(_randint(r, _MIN_LEN, _MAX_LEN), n_items)
-        seen: set[int] = set()
-        seq: list[int] = []
-        cur = -1
-        while len(seq) < length:
-            nxt: int | None = None
-            if (
-                cur >= 0
-                and cluster[cur] in liked
-                and chain_next[cur] >= 0
-                and chain_next[cur] not in seen
-                and r.random() < _BALANCED_P_FOLLOW
-            ):
-                nxt = chain_next[cur]
-            if nxt is None and r.random() < _BALANCED_P_PREFERRED:
-                nxt = pick(members[liked[_randint(r, 0, len(liked) - 1)]], seen)
-            if nxt is None:
-                nxt = pick(everything, seen)
-            assert nxt is not None  # length <= n_items, so an unseen item always exists
-            seen.add(nxt)
-            seq.append(nxt)
-            cur = nxt
-        sequences.append(seq)
-    return {
-        "primary": cluster,
-        "chain_pos": [0] * n_items,
-        "chain_next": chain_next,
-        "genres": [(c,) for c in cluster],
-        "user_genres": tastes,
-        "sequences": sequences,
-    }
 
 
 def _cluster_name(c: int) -> str:
     return f"C{c + 1}"
-
-
-def _readable_metadata(r: random.Random, s: dict) -> tuple[list[str], list[tuple[str, ...]], list[int]]:
-    n_items = len(s["primary"])
-    pools: dict[int, list[str]] = {}
-    refills: dict[int, int] = {}
-    used: set[str] = set()
-    titles: list[str] = []
-    years: list[int] = []
-    base = ""
-    for i in range(n_items):
-        g = s["primary"][i]
-        pos = s["chain_pos"][i]
-        if pos == 0:
-            pool = pools.setdefault(g, [])
-            if not pool and refills.get(g, 0) < 2:
-                # Adjective x noun first; "... of <place>" only once those are used up.
-                nouns = _NOUNS[GENRES[g]]
-                if refills.get(g, 0) == 0:
-                    pool.extend(f"{a} {n}" for a in _ADJECTIVES for n in nouns)
-                else:
-                    pool.extend(f"{a} {n} of {p}" for p in _PLACES for a in _ADJECTIVES for n in nouns)
-                refills[g] = refills.get(g, 0) + 1
-            base = ""
-            while not base or base in used:
-                base = pool.pop(_randint(r, 0, len(pool) - 1)) if pool else f"{GENRES[g]} Story {len(used)}"
-                if r.random() < 0.5:
-                    base = f"The {base}"
-            used.add(base)
-            title = base
-            year = _randint(r, 1970, 2014)
-        else:
-            title = f"{base} {pos + 1}"
-            year = min(years[-1] + _randint(r, 1, 3), 2020)
-        titles.append(title)
-        years.append(year)
-    genres = [tuple(GENRES[g] for g in gs) for gs in s["genres"]]
-    return titles, genres, years
-
-
-def _opaque_metadata(r: random.Random, n_items: int) -> tuple[list[str], list[tuple[str, ...]], list[int]]:
-    titles: list[str] = []
-    used: set[str] = set()
-    while len(titles) < n_items:
-        code = "".join(_LETTERS[_randint(r, 0, 25)] for _ in range(4))
-        title = f"Item {code}-{_randint(r, 1, 99)}"
-        if title not in used:
-            used.add(title)
-            titles.append(title)
-    years = [_randint(r, 1970, 2020) for _ in range(n_items)]
-    return titles, [("unknown",)] * n_items, years
 
 
 def make_tiny(
@@ -361,26 +127,26 @@ def make_tiny(
         )
     params = _params(n_users, n_items, seed, opaque, balanced_items, n_clusters)
     if balanced_items:
-        s = _structure_balanced(random.Random(seed), n_users, n_items, n_clusters)
+        s = structure_balanced(random.Random(seed), n_users, n_items, n_clusters)
         genre_name = _cluster_name
     else:
-        s = _structure(random.Random(seed), n_users, n_items)
+        s = structure(random.Random(seed), n_users, n_items)
         genre_name = GENRES.__getitem__
     # A separate stream for the metadata keeps the interactions identical with and without opaque.
     meta_rng = random.Random(seed * 1_000_003 + 7919)
     perm_rng = random.Random(seed * 1_000_003 + 104_729)
     if opaque:
-        titles, genres, years = _opaque_metadata(meta_rng, n_items)
+        titles, genres, years = opaque_metadata(meta_rng, n_items)
     elif balanced_items:
         # Readable titles (words flavoured by cluster mod 6), the cluster as the genre.
         flavoured = {**s, "primary": [c % len(GENRES) for c in s["primary"]]}
-        titles, _, years = _readable_metadata(meta_rng, flavoured)
+        titles, _, years = readable_metadata(meta_rng, flavoured)
         genres = [tuple(_cluster_name(c) for c in gs) for gs in s["genres"]]
     else:
-        titles, genres, years = _readable_metadata(meta_rng, s)
+        titles, genres, years = readable_metadata(meta_rng, s)
 
     # Final index of generated item k is new_index[k]; titles are permuted along with the items.
-    order = _shuffled(perm_rng, n_items)  # order[j] = generated item at final index j
+    order = shuffled(perm_rng, n_items)  # order[j] = generated item at final index j
     new_index = [0] * n_items
     for j, k in enumerate(order):
         new_index[k] = j
@@ -391,15 +157,15 @@ def make_tiny(
     stamps: list[float] = []
     ratings: list[float] = []
     for u, seq in enumerate(s["sequences"]):
-        t = 880_000_000 + _randint(time_rng, 0, 20_000_000)
+        t = 880_000_000 + randint(time_rng, 0, 20_000_000)
         prefs = s["user_genres"][u]
         for k in seq:
-            t += _randint(time_rng, 1, 86_400)
+            t += randint(time_rng, 1, 86_400)
             users.append(u)
             items.append(new_index[k])
             stamps.append(float(t))
             liked = any(g in prefs for g in s["genres"][k])
-            ratings.append(float(_randint(time_rng, 4, 5) if liked else _randint(time_rng, 1, 3)))
+            ratings.append(float(randint(time_rng, 4, 5) if liked else randint(time_rng, 1, 3)))
 
     latent_next = [-1] * n_items
     for k, nxt in enumerate(s["chain_next"]):
@@ -429,77 +195,18 @@ def make_tiny(
     )
 
 
-# --------------------------------------------------------------------------------------------- writer
-
-
-def _number(x: float) -> str:
-    # Integral values without ".0" (as RecBole's files have them); others with repr, which
-    # round-trips a float64 exactly.
-    return str(int(x)) if float(x).is_integer() and abs(x) < 2**53 else repr(float(x))
-
-
-def _check_field(value: str, what: str, *, space_ok: bool = True) -> str:
-    bad = "\t\n\r" if space_ok else "\t\n\r "
-    if any(c in value for c in bad):
-        raise DataError(
-            f"cannot write {what} {value!r} as an atomic-file field (it contains "
-            + ("a tab or newline" if space_ok else "whitespace")
-            + ")",
-            fix="remove tabs and newlines from titles and ids, and spaces from genre names",
-        )
-    return value
-
-
-def _write_text_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8", newline="\n")
-    os.replace(tmp, path)
-
-
-def write_atomic(ds: Dataset, directory: Path | str) -> Path:
-    """Write ``ds`` as RecBole atomic files ``<name>.inter`` and ``<name>.item`` in ``directory``.
-
-    The inter file has ``user_id``, ``item_id``, ``rating`` (when the dataset has ratings) and
-    ``timestamp`` in the dataset's interaction order; the item file lists items in index order
-    with ``movie_title``, ``release_year`` and ``class`` (genres joined by spaces). Loading the
-    result with :func:`bench.data.loaders.load_dataset` gives back the same ids, arrays, titles,
-    genres and years, provided users first appear in index order (true for every loaded or
-    generated dataset). Each file is written to a temporary name and renamed into place.
-
-    Returns:
-        The directory.
-
-    Raises:
-        DataError: a title or id holds a tab or newline, or a genre holds whitespace (the
-            atomic format cannot represent them).
-    """
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    item_ids = [_check_field(i, "item id", space_ok=False) for i in ds.item_ids]
-    user_ids = [_check_field(u, "user id", space_ok=False) for u in ds.user_ids]
-
-    item_lines = ["item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq"]
-    for i, item_id in enumerate(item_ids):
-        genres = " ".join(_check_field(g, "genre", space_ok=False) for g in ds.genres[i])
-        year = "" if ds.years[i] is None else str(ds.years[i])
-        item_lines.append(f"{item_id}\t{_check_field(ds.titles[i].strip(), 'title')}\t{year}\t{genres}")
-
-    has_ratings = ds.ratings is not None
-    header = (
-        ["user_id:token", "item_id:token"] + (["rating:float"] if has_ratings else []) + ["timestamp:float"]
-    )
-    inter_lines = ["\t".join(header)]
-    users = ds.users.tolist()
-    items = ds.items.tolist()
-    stamps = ds.timestamps.tolist()
-    rates = ds.ratings.tolist() if ds.ratings is not None else None
-    for k in range(len(users)):
-        fields = [user_ids[users[k]], item_ids[items[k]]]
-        if rates is not None:
-            fields.append(_number(rates[k]))
-        fields.append(_number(stamps[k]))
-        inter_lines.append("\t".join(fields))
-
-    _write_text_atomically(directory / f"{ds.name}.item", "\n".join(item_lines) + "\n")
-    _write_text_atomically(directory / f"{ds.name}.inter", "\n".join(inter_lines) + "\n")
-    return directory
+#: Named datasets (``registry.datasets``): ``make(**params)`` is :func:`make_tiny` with the preset's
+#: arguments; ``dataset.params`` may override them.
+TINY = DatasetSource(
+    make=functools.partial(make_tiny, opaque=False),
+    description="generated: a few hundred users with genre tastes and item chains (tests, demos)",
+)
+OPAQUE = DatasetSource(
+    make=functools.partial(make_tiny, opaque=True),
+    description="generated like tiny, but titles are random strings: preferences live only in f's latent factors",
+)
+OPAQUE_BALANCED = DatasetSource(
+    make=functools.partial(make_tiny, opaque=True, balanced_items=True),
+    description="generated, titles random strings, every item liked by half of the users: "
+    "item identity alone predicts nothing, only the user's taste does",
+)
