@@ -10,9 +10,13 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.device import DEVICES
 from bench.errors import UserError
+
+if TYPE_CHECKING:
+    from bench.config import SuiteConfig
 
 log = logging.getLogger("bench")
 
@@ -46,6 +50,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     tasks = instantiate_tasks(suite)
     instantiate_explainers(suite)
     check_claims(list(suite.claims), [e.label for e in suite.explainers], list(tasks))
+    _check_dataset(suite)
     out = Path(args.out) if args.out else Path("runs") / suite.name
     device = args.device or suite.device
     results = run_suite(suite, RunOptions(out=out, device=device, progress=_progress_enabled()))
@@ -56,11 +61,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_dataset(suite: SuiteConfig) -> None:
+    from bench.data.resolve import check_dataset
+    from bench.errors import ConfigError
+
+    ds = suite.dataset
+    try:
+        check_dataset(ds.name, path=ds.path, format=ds.format, params=ds.params)
+    except ConfigError as err:  # name the suite file, as config errors do
+        where = f"{Path(suite.path).name}:{err.where}" if err.where else suite.path
+        raise ConfigError(err.what, where=where, fix=err.fix) from None
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
     from bench import registry
     from bench.data.resolve import BUILTIN
+    from bench.data.sources import format_names
     from bench.resources import suites_dir, tasks_dir
 
     what = args.what
@@ -92,7 +110,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         sys.stdout.write(tabulate(rows, headers=["explainer", "access", "what it is"]) + "\n")
     elif what == "datasets":
         rows = [[k, v] for k, v in BUILTIN.items()]
-        rows.append(["<path>", "your own: --set dataset.path=DIR [dataset.format=atomic|ml-100k|ml-1m]"])
+        formats = "|".join(format_names())
+        rows.append(["<path>", f"your own: --set dataset.path=DIR [dataset.format=auto|{formats}]"])
         sys.stdout.write(tabulate(rows, headers=["dataset", "what it is"]) + "\n")
     elif what == "suites":
         import yaml
@@ -114,6 +133,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     tasks = instantiate_tasks(suite)
     explainers = instantiate_explainers(suite)
     check_claims(list(suite.claims), [e.label for e in suite.explainers], list(tasks))
+    _check_dataset(suite)
     ds = suite.dataset
     sys.stdout.write(
         f"suite {suite.name} ({suite.path}) is valid\n"
@@ -126,7 +146,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from bench.data.fetch import fetch
+    from bench.data.movielens_download import fetch
 
     path = fetch(args.name)
     sys.stdout.write(f"{args.name}: {path}\n")
@@ -134,7 +154,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from bench.llm.fetch import fetch_model
+    from bench.llm.smollm2 import fetch_model
 
     path = fetch_model(args.name)
     sys.stdout.write(f"{args.name}: {path}\n")

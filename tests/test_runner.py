@@ -52,7 +52,11 @@ def test_user_parts_are_disjoint_seeded_and_capped(suite_file: Path, tmp_path: P
     parts = split_users(state)
     n = len(state.split.users)
     sizes = {p: len(parts[p]) for p in PARTS}
-    assert sizes == {"align_train": round(n * 0.5), "align_valid": round(n * 0.2), "align_test": round(n * 0.3)}
+    assert sizes == {
+        "align_train": round(n * 0.5),
+        "align_valid": round(n * 0.2),
+        "align_test": round(n * 0.3),
+    }
     rows = np.concatenate([parts[p] for p in PARTS])
     assert len(set(rows.tolist())) == len(rows)  # disjoint
     again = split_users(state)
@@ -77,7 +81,9 @@ def test_stages_cache_and_say_so(suite_file: Path, tmp_path: Path) -> None:
     assert second.cache_events == {k: "reused" for k in first.cache_events}
     for t in first.tasks:
         for p in PARTS:
-            assert [i.to_json() for i in first.instances[t][p]] == [i.to_json() for i in second.instances[t][p]]
+            assert [i.to_json() for i in first.instances[t][p]] == [
+                i.to_json() for i in second.instances[t][p]
+            ]
     # a different seed is a different key: built again, not reused
     third = _through_instances(_state(suite_file, tmp_path, "seed=4"))
     assert third.cache_events["target"] == "built"

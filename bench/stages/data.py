@@ -16,9 +16,7 @@ log = logging.getLogger(__name__)
 def stage_data(state: RunState) -> None:
     cfg = state.suite.dataset
     with stage_timer(state, "data"):
-        state.dataset = resolve_dataset(
-            {"name": cfg.name, "path": cfg.path, "format": cfg.format, "params": dict(cfg.params)}
-        )
+        state.dataset = resolve_dataset(cfg.name, path=cfg.path, format=cfg.format, params=cfg.params)
         state.split = leave_one_out(state.dataset, min_interactions=cfg.min_interactions)
         state.catalog = Catalog.from_dataset(state.dataset)
         if len(state.split.users) < 10:

@@ -1,0 +1,1 @@
+"""Example plugins for tests (``--plugin plugins.<module>`` with ``tests/`` on ``sys.path``)."""
