@@ -127,8 +127,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from bench.config import load_suite
     from bench.evidence import check_claims
+    from bench.registry import load_plugin
     from bench.runner import instantiate_explainers, instantiate_tasks
 
+    for module in args.plugin or []:
+        load_plugin(module)
     suite = load_suite(args.suite, overrides=list(args.set or []))
     tasks = instantiate_tasks(suite)
     explainers = instantiate_explainers(suite)
@@ -228,7 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--device", choices=DEVICES, help="where models run (default: the suite's, auto)")
     r.add_argument("--seed", type=int, help="override the suite's seed")
-    r.add_argument("--plugin", action="append", metavar="MODULE", help="import MODULE to register explainers")
+    r.add_argument(
+        "--plugin",
+        action="append",
+        metavar="MODULE",
+        help="import MODULE first (its explainers, tasks, datasets)",
+    )
     r.set_defaults(func=cmd_run)
 
     ls = sub.add_parser("list", help="list tasks, explainers, datasets or suites")
@@ -239,6 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check a suite without running it")
     v.add_argument("suite")
     v.add_argument("--set", action="append", metavar="KEY=VALUE")
+    v.add_argument(
+        "--plugin", action="append", metavar="MODULE", help="import MODULE first (its registrations)"
+    )
     v.set_defaults(func=cmd_validate)
 
     d = sub.add_parser("data", help="dataset utilities")
