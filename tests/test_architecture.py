@@ -42,7 +42,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("bench.tasks",),  # instances and their scoring
     ("bench.access", "bench.explainers"),  # explainers
     ("bench.state", "bench.scoring", "bench.evidence", "bench.manifest", "bench.results"),  # scores, stats
-    ("bench.report", "bench.compare", "bench.publish"),  # report
+    ("bench.report", "bench.compare", "bench.publish", "bench.export"),  # report
     ("bench.stages", "bench.runner"),  # the flow itself
     ("bench.cli", "bench.__main__"),  # the front door
 )
@@ -103,7 +103,8 @@ def layer(module: str) -> int:
     best, rank = -1, -1
     for i, prefixes in enumerate(LAYERS):
         for p in prefixes:
-            if (module == p or module.startswith(p + ".")) and len(p) > best:
+            covers = module == p or (p != "bench" and module.startswith(p + "."))  # the root: itself only
+            if covers and len(p) > best:
                 best, rank = len(p), i
     if rank < 0:
         raise AssertionError(f"module {module} is in no layer: add it to LAYERS in {__file__}")
