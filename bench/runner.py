@@ -111,7 +111,7 @@ def instantiate_explainers(suite: SuiteConfig) -> dict[str, Explainer]:
     for spec in suite.explainers:
         cls = registry.explainers.get(spec.name)
         params = dict(spec.params)
-        if backbone and getattr(cls, "uses_backbone", False):
+        if backbone and cls.uses_backbone:
             params.setdefault("backbone", backbone)
         try:
             out[spec.label] = cls(**params)
@@ -283,13 +283,6 @@ def stage_instances(state: RunState) -> None:
             log.info("task %s: %s instances", name, sizes)
 
 
-def _answers(explainer: Explainer, task: Task) -> bool:
-    """Whether ``explainer`` answers ``task``: ``explain()`` tasks need an overridden ``explain``."""
-    if task.uses_explanations:
-        return type(explainer).explain is not Explainer.explain
-    return explainer.supports(task.spec.kind)
-
-
 def _check_predictions(label: str, task: str, insts: list[Instance], preds: list[Prediction]) -> None:
     if len(preds) != len(insts) or any(p.instance_id != i.instance_id for p, i in zip(preds, insts)):
         raise RuntimeError(
@@ -337,7 +330,7 @@ def stage_explainers(state: RunState, explainers: Mapping[str, Explainer], *, pr
             )[:16]
             directory = state.cache / "predictions" / f"{label}-{key}"
             done = directory / "done.json"
-            supported = [t for t, task in state.tasks.items() if _answers(explainer, task)]
+            supported = [t for t, task in state.tasks.items() if explainer.supports(task)]
             if done.exists():
                 state.explainer_info[label] = read_json(done)["info"]
                 state.predictions[label] = {
@@ -355,7 +348,7 @@ def stage_explainers(state: RunState, explainers: Mapping[str, Explainer], *, pr
             fit_s = time.perf_counter() - t0
             state.predictions[label] = {}
             # tasks that hide the history first: nothing shown before them can be matched to them
-            hides = [t for t in supported if state.tasks[t].hides_history()]
+            hides = [t for t in supported if state.tasks[t].hides_history]
             for t in hides + [t for t in supported if t not in hides]:
                 task = state.tasks[t]
                 insts = state.instances[t]["align_test"]
@@ -367,11 +360,7 @@ def stage_explainers(state: RunState, explainers: Mapping[str, Explainer], *, pr
                 if ctx.embeddings_ is not None and t not in hides:
                     ctx.embeddings_.grant(i.history for i in shown)
                 t1 = time.perf_counter()
-                if task.uses_explanations:
-                    texts = explainer.explain(shown)
-                    answers = [Prediction(i.instance_id, str(x), raw=str(x)) for i, x in zip(shown, texts)]
-                else:
-                    answers = explainer.predict(t, shown)
+                answers = explainer.answer(task, shown)
                 _check_predictions(label, t, shown, answers)
                 preds: list[Prediction] = [answers[0]] * len(insts) if insts else []
                 for j, p in zip(order, answers, strict=True):
