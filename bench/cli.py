@@ -10,8 +10,13 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from bench.device import DEVICES
 from bench.errors import UserError
+
+if TYPE_CHECKING:
+    from bench.config import SuiteConfig
 
 log = logging.getLogger("bench")
 
@@ -44,9 +49,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     # validate everything that can be validated before any work starts
     tasks = instantiate_tasks(suite)
     instantiate_explainers(suite)
-    check_claims(suite.raw["claims"], [e.label for e in suite.explainers], list(tasks))
+    check_claims(list(suite.claims), [e.label for e in suite.explainers], list(tasks))
+    _check_dataset(suite)
     out = Path(args.out) if args.out else Path("runs") / suite.name
-    device = args.device or suite.raw["device"]
+    device = args.device or suite.device
     results = run_suite(suite, RunOptions(out=out, device=device, progress=_progress_enabled()))
     from bench.report.writers import markdown
 
@@ -55,11 +61,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_dataset(suite: SuiteConfig) -> None:
+    from bench.data.resolve import check_dataset
+    from bench.errors import ConfigError
+
+    ds = suite.dataset
+    try:
+        check_dataset(ds.name, path=ds.path, format=ds.format, params=ds.params)
+    except ConfigError as err:  # name the suite file, as config errors do
+        where = f"{Path(suite.path).name}:{err.where}" if err.where else suite.path
+        raise ConfigError(err.what, where=where, fix=err.fix) from None
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
     from bench import registry
     from bench.data.resolve import BUILTIN
+    from bench.data.sources import format_names
     from bench.resources import suites_dir, tasks_dir
 
     what = args.what
@@ -91,7 +110,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         sys.stdout.write(tabulate(rows, headers=["explainer", "access", "what it is"]) + "\n")
     elif what == "datasets":
         rows = [[k, v] for k, v in BUILTIN.items()]
-        rows.append(["<path>", "your own: --set dataset.path=DIR [dataset.format=atomic|ml-100k|ml-1m]"])
+        formats = "|".join(format_names())
+        rows.append(["<path>", f"your own: --set dataset.path=DIR [dataset.format=auto|{formats}]"])
         sys.stdout.write(tabulate(rows, headers=["dataset", "what it is"]) + "\n")
     elif what == "suites":
         import yaml
@@ -107,25 +127,29 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from bench.config import load_suite
     from bench.evidence import check_claims
+    from bench.registry import load_plugin
     from bench.runner import instantiate_explainers, instantiate_tasks
 
+    for module in args.plugin or []:
+        load_plugin(module)
     suite = load_suite(args.suite, overrides=list(args.set or []))
     tasks = instantiate_tasks(suite)
     explainers = instantiate_explainers(suite)
-    check_claims(suite.raw["claims"], [e.label for e in suite.explainers], list(tasks))
-    ds = suite.raw["dataset"]
+    check_claims(list(suite.claims), [e.label for e in suite.explainers], list(tasks))
+    _check_dataset(suite)
+    ds = suite.dataset
     sys.stdout.write(
         f"suite {suite.name} ({suite.path}) is valid\n"
-        f"  dataset: {ds['path'] or ds['name']}   target: {suite.raw['target']['name']}   seed: {suite.raw['seed']}\n"
+        f"  dataset: {ds.path or ds.name}   target: {suite.target.name}   seed: {suite.seed}\n"
         f"  tasks: {', '.join(f'{t} ({task.spec.kind}, main {task.spec.main_metric})' for t, task in tasks.items())}\n"
         f"  explainers: {', '.join(f'{k} [{e.access}]' for k, e in explainers.items())}\n"
-        f"  claims: {len(suite.raw['claims'])}\n"
+        f"  claims: {len(suite.claims)}\n"
     )
     return 0
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from bench.data.fetch import fetch
+    from bench.data.movielens_download import fetch
 
     path = fetch(args.name)
     sys.stdout.write(f"{args.name}: {path}\n")
@@ -133,7 +157,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from bench.llm.fetch import fetch_model
+    from bench.llm.smollm2 import fetch_model
 
     path = fetch_model(args.name)
     sys.stdout.write(f"{args.name}: {path}\n")
@@ -153,17 +177,13 @@ def cmd_judge_check(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from bench.io import read_json
     from bench.report import render_leaderboard
+    from bench.results import load_results
 
     results, manifests = [], []
     for d in args.run_dirs:
         d = Path(d)
-        if not (d / "results.json").exists():
-            raise UserError(
-                "no results.json (not a finished run directory)",
-                where=str(d),
-                fix="point to a RUN_DIR written by `recxbench run`",
-            )
-        results.append(read_json(d / "results.json"))
+        # validated (a recxbench results.json of this schema), then rendered from the file's dict
+        results.append(dict(load_results(d).raw))
         manifests.append(read_json(d / "manifest.json") if (d / "manifest.json").exists() else {})
     out = Path(args.out)
     page = render_leaderboard(
@@ -209,11 +229,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--set", action="append", metavar="KEY=VALUE", help="override a suite key, e.g. dataset.path=DIR"
     )
-    r.add_argument(
-        "--device", choices=["auto", "cpu", "cuda"], help="where models run (default: the suite's, auto)"
-    )
+    r.add_argument("--device", choices=DEVICES, help="where models run (default: the suite's, auto)")
     r.add_argument("--seed", type=int, help="override the suite's seed")
-    r.add_argument("--plugin", action="append", metavar="MODULE", help="import MODULE to register explainers")
+    r.add_argument(
+        "--plugin",
+        action="append",
+        metavar="MODULE",
+        help="import MODULE first (its explainers, tasks, datasets)",
+    )
     r.set_defaults(func=cmd_run)
 
     ls = sub.add_parser("list", help="list tasks, explainers, datasets or suites")
@@ -224,6 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check a suite without running it")
     v.add_argument("suite")
     v.add_argument("--set", action="append", metavar="KEY=VALUE")
+    v.add_argument(
+        "--plugin", action="append", metavar="MODULE", help="import MODULE first (its registrations)"
+    )
     v.set_defaults(func=cmd_validate)
 
     d = sub.add_parser("data", help="dataset utilities")
@@ -252,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="loglik",
         help="local judges: pick the grade by log-likelihood or generate it",
     )
-    jc.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    jc.add_argument("--device", default="auto", choices=DEVICES)
     jc.add_argument(
         "--record",
         action="store_true",

@@ -7,8 +7,8 @@ where the board resampled users; F1 by its parts and AUC recomputed per resample
 runs over all comparisons of the gate. A **regression** is a change in
 the worse direction that is significant after correction, or larger than the metric's absolute
 tolerance (``tolerances: {"task/metric": x}`` in the suite, or ``--tolerance``). Improvements are
-reported the same way. Runs with different task configurations, datasets or instance sets are not
-comparable (exit 2).
+reported the same way. Runs that :func:`bench.results.check_comparable` rejects (different task
+configurations or datasets), or whose samples cover different instances, are not comparable (exit 2).
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from tabulate import tabulate
 
 from bench import stats
 from bench.errors import UserError
-from bench.evidence import TEST_NAMES, stat_seed
-from bench.io import read_json, read_jsonl
+from bench.io import read_jsonl
+from bench.results import MetricSpec, Run, check_comparable, load_results
+from bench.stats.keys import TEST_NAMES, stat_seed
 
 
 @dataclass(frozen=True)
@@ -51,20 +52,14 @@ class CompareReport:
     alpha: float = 0.05
 
 
-def _load(run: Path) -> dict[str, Any]:
-    path = run / "results.json"
-    if not path.exists():
+def _load(run: Path) -> Run:
+    if not (run / "results.json").exists():
         raise UserError(
             "no results.json (not a finished run directory)",
             where=str(run),
             fix="point to a RUN_DIR written by `recxbench run`",
         )
-    try:
-        return read_json(path)
-    except ValueError as err:
-        raise UserError(
-            f"results.json is not valid JSON ({err})", where=str(path), fix="re-run the suite"
-        ) from None
+    return load_results(run / "results.json")
 
 
 def _samples(run: Path, explainer: str, task: str) -> dict[str, dict[str, Any]]:
@@ -82,7 +77,7 @@ def _table(
     b: dict[str, dict[str, Any]],
     ids: list[str],
     metric: str,
-    info: dict[str, Any],
+    info: MetricSpec,
     *,
     by_user: bool,
     resamples: int,
@@ -98,41 +93,21 @@ def _table(
     kw: dict[str, Any] = {"kind": "mean", "values": {"current": va, "baseline": vb}}
     parts = [(r.get("ratio_parts") or {}).get(metric) for src in (a, b) for r in (src[i] for i in ids)]
     conf = [r.get("confidence") for src in (a, b) for r in (src[i] for i in ids)]
-    if info.get("ratio") and all(p is not None for p in parts):
+    if info.ratio and all(p is not None for p in parts):
         n = len(ids)
         pa = (np.array([p[0] for p in parts[:n]]), np.array([p[1] for p in parts[:n]]))
         pb = (np.array([p[0] for p in parts[n:]]), np.array([p[1] for p in parts[n:]]))
         kw = {"kind": "ratio", "parts": {"current": pa, "baseline": pb}}
-    elif info.get("auc") and all(c is not None for c in conf):
+    elif info.auc and all(c is not None for c in conf):
         labels = np.array([float(a[i]["label"]) for i in ids])
         ca, cb = np.array(conf[: len(ids)], dtype=np.float64), np.array(conf[len(ids) :], dtype=np.float64)
         kw = {"kind": "auc", "auc": {"current": (ca, labels), "baseline": (cb, labels)}}
-    binary = bool(info.get("binary")) and set(np.unique(np.concatenate([va, vb]))) <= {0.0, 1.0}
+    binary = info.binary and set(np.unique(np.concatenate([va, vb]))) <= {0.0, 1.0}
     table = stats.table_statistics(
         **kw, binary=binary, clusters=clusters, resamples=resamples, seed=seed, correction="none"
     )
     (test,) = table.tests  # "baseline" vs "current": only its p-value is used
     return test, table.values["current"], table.values["baseline"]
-
-
-def check_comparable(cur: dict[str, Any], base: dict[str, Any]) -> None:
-    if cur.get("dataset", {}).get("sha256") != base.get("dataset", {}).get("sha256"):
-        raise UserError(
-            "the runs use different datasets (dataset sha256 differs)",
-            where="results.json:dataset.sha256",
-            fix="compare runs of the same suite on the same data",
-        )
-    common = set(cur["tasks"]) & set(base["tasks"])
-    if not common:
-        raise UserError("the runs have no task in common", fix="compare runs of the same suite")
-    for t in sorted(common):
-        a, b = cur["tasks"][t].get("config_sha256"), base["tasks"][t].get("config_sha256")
-        if a != b:
-            raise UserError(
-                f"task {t!r} is configured differently in the two runs (config hash {str(a)[:12]} vs {str(b)[:12]})",
-                where=f"results.json:tasks.{t}.config_sha256",
-                fix="refresh the baseline after a task change (see baselines/README.md)",
-            )
 
 
 def compare_runs(
@@ -144,16 +119,14 @@ def compare_runs(
     resamples: int = 10_000,
 ) -> CompareReport:
     cur, base = _load(run_dir), _load(baseline_dir)
-    check_comparable(cur, base)
-    alpha = float(alpha if alpha is not None else cur.get("alpha", 0.05))
-    tolerances: dict[str, float] = {str(k): float(v) for k, v in (cur.get("tolerances") or {}).items()}
-    seed = int(cur.get("seed", 0))
-    metric_info = {(t, m["name"]): m for t, spec in cur["tasks"].items() for m in spec.get("metrics", [])}
+    check_comparable([cur, base], paired=True, names=("the run", "the baseline"))
+    alpha = float(alpha if alpha is not None else (cur.alpha if cur.alpha is not None else 0.05))
+    seed = cur.seed if cur.seed is not None else 0
     pending: list[dict[str, Any]] = []
-    cur_rows = {(r["explainer"], r["task"], r["metric"]) for r in cur["results"]}
-    base_rows = {(r["explainer"], r["task"], r["metric"]) for r in base["results"]}
+    cur_rows = {r.key for r in cur.results}
+    base_rows = {r.key for r in base.results}
     pairs = sorted({(e, t) for e, t, _ in cur_rows & base_rows})
-    units: dict[str, str] = dict((cur.get("protocol") or {}).get("resampling_unit") or {})
+    units = cur.resampling_unit
     for explainer, task in pairs:
         a, b = _samples(run_dir, explainer, task), _samples(baseline_dir, explainer, task)
         if set(a) != set(b):
@@ -168,7 +141,7 @@ def compare_runs(
         for metric in metrics:
             if (explainer, task, metric) not in cur_rows & base_rows:
                 continue
-            info = metric_info.get((task, metric), {"higher_is_better": True, "binary": False})
+            info = cur.metric(task, metric) or MetricSpec(metric)
             seed_k = stat_seed(seed, "compare", explainer, task, metric)
             found = _table(
                 a, b, ids, metric, info, by_user=units.get(task) == "user", resamples=resamples, seed=seed_k
@@ -176,7 +149,7 @@ def compare_runs(
             if found is None:
                 continue
             test, cur_value, base_value = found
-            hib = bool(info.get("higher_is_better", True))
+            hib = info.higher_is_better
             delta = cur_value - base_value  # equals the difference of the means in the samples files
             pending.append(
                 {
@@ -195,7 +168,7 @@ def compare_runs(
     adjusted = stats.adjust([p["p_value"] for p in pending], method="holm") if pending else []
     report = CompareReport(alpha=alpha)
     for p, q in zip(pending, adjusted):
-        tol = tolerance if tolerance is not None else tolerances.get(f"{p['task']}/{p['metric']}")
+        tol = tolerance if tolerance is not None else cur.tolerances.get(f"{p['task']}/{p['metric']}")
         significant = q < alpha
         reasons = []
         if p["worse_by"] > 0 and significant:

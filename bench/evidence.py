@@ -16,7 +16,7 @@ reviewer needs to read them (identical predictions, lists shorter than K).
 * **Short lists.** A metric cut at K (``hr@10``) is flagged on a row whose lists are shorter than K
   (``short_list_share``, ``max_list_len``): such an ``hr@10`` is really a hit rate at the list length.
 
-All draws come from :func:`stat_seed`, so the same inputs give the same numbers on every machine.
+All draws come from :func:`bench.stats.stat_seed`, so the same inputs give the same numbers on every machine.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from itertools import combinations
@@ -33,23 +32,13 @@ from typing import Any
 import numpy as np
 
 from bench import stats
+from bench.config import StatsConfig
 from bench.errors import UserError
+from bench.stats.keys import TEST_NAMES, stat_seed
 from bench.tasks.base import Task
 from bench.types import Instance, Prediction
 
-TEST_NAMES = {
-    "randomization": "paired_randomization",
-    "mcnemar": "mcnemar_exact",
-    "bootstrap": "paired_bootstrap",
-    "wilcoxon": "wilcoxon",
-}
-
 _AT_K = re.compile(r"@(\d+)$")
-
-
-def stat_seed(seed: int, *parts: str) -> int:
-    """A stable per-table seed: the same table gets the same draws on every machine."""
-    return int(np.random.SeedSequence([seed, *(zlib.crc32(p.encode()) for p in parts)]).generate_state(1)[0])
 
 
 def resampling_clusters(instances: Sequence[Instance], unit: str) -> np.ndarray | None:
@@ -91,7 +80,7 @@ def compute_statistics(
     tasks: Mapping[str, Task],
     access: Mapping[str, str],
     *,
-    stats_cfg: Mapping[str, Any],
+    stats_cfg: StatsConfig,
     seed: int,
     ratios: Mapping[str, Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]]] | None = None,
     aucs: Mapping[str, Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarray]]]] | None = None,
@@ -109,7 +98,7 @@ def compute_statistics(
     results: list[dict] = []
     comparisons: list[dict] = []
     index: dict = {}
-    alpha = float(stats_cfg["alpha"])
+    alpha = float(stats_cfg.alpha)
     for task_name, task in tasks.items():
         specs = {m.name: m for m in task.metrics()}
         groups_of = (clusters or {}).get(task_name)
@@ -145,11 +134,11 @@ def compute_statistics(
                 auc={e: auc_in[e] for e in names} if kind == "auc" else None,
                 clusters=groups_of,
                 identical=[p for p in same | same_scores if p[0] in per_expl and p[1] in per_expl],
-                method=str(stats_cfg["test"]),
-                resamples=int(stats_cfg["resamples"]),
+                method=str(stats_cfg.test),
+                resamples=int(stats_cfg.resamples),
                 seed=stat_seed(seed, task_name, metric),
-                confidence=float(stats_cfg["confidence"]),
-                correction=str(stats_cfg["correction"]),
+                confidence=float(stats_cfg.confidence),
+                correction=str(stats_cfg.correction),
             )
             tests = list(table.tests)
             if table.n_units < 2:  # one user (or instance): nothing to resample, nothing to test

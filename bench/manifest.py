@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import bench
 
 if TYPE_CHECKING:
-    from bench.runner import RunState
+    from bench.state import RunState
 
 PACKAGES = (
     "numpy",
@@ -73,18 +73,20 @@ def build_manifest(state: RunState) -> dict[str, Any]:
         "suite": state.suite.name,
         "suite_path": state.suite.path,
         "suite_sha256": state.suite.sha256,
-        "suite_config": state.suite.raw,
+        "suite_config": state.suite.as_dict(),
         "task_config_sha256": {t: task.spec.sha256 for t, task in state.tasks.items()},
         "task_versions": {t: task.spec.version for t, task in state.tasks.items()},
         "dataset_sha256": state.dataset.sha256,
         "dataset_source": state.dataset.source,
         "target_checkpoint_sha256": state.target_card.get("checkpoint_sha256"),
-        "seed": int(state.suite.raw["seed"]),
+        "seed": state.suite.seed,
         "device": state.device,
         "explainers": state.explainer_info,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "packages": package_versions(),
         "stages": dict(state.stage_seconds),
+        # which cached stages this invocation built and which it reused from the run directory
+        "cache": dict(state.cache_events),
         "command": " ".join(sys.argv) if sys.argv and sys.argv[0] else None,
     }

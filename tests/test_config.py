@@ -28,8 +28,8 @@ def test_builtin_suites_validate() -> None:
 def test_defaults_filled(tmp_path: Path) -> None:
     s = load_suite(str(_suite(tmp_path, "tasks: [item_ranking]\n")))
     assert s.name == "s"
-    assert s.raw["stats"]["alpha"] == 0.05
-    assert s.raw["dataset"]["name"] == "ml-100k"
+    assert s.stats.alpha == 0.05
+    assert s.dataset.name == "ml-100k"
     assert [t.name for t in s.tasks] == ["item_ranking"]
     assert s.tasks[0].params["n_candidates"] == 5
 
@@ -49,8 +49,8 @@ def test_set_parses_yaml_values() -> None:
     s = load_suite(
         "tiny", overrides=["stats.resamples=500", "dataset.params.n_users=50", "explainers=[random]"]
     )
-    assert s.raw["stats"]["resamples"] == 500
-    assert s.raw["dataset"]["params"]["n_users"] == 50
+    assert s.stats.resamples == 500
+    assert s.dataset.params["n_users"] == 50
     assert [e.name for e in s.explainers] == ["random"]
     assert parse_set(["a.b=[1, 2]"]) == [("a.b", [1, 2])]
     with pytest.raises(ConfigError):
@@ -111,12 +111,12 @@ def test_overrides_skip_dangling_claims_and_task_params(caplog: pytest.LogCaptur
         s = load_suite(
             "quick", overrides=["explainers=[random,popularity]", "tasks=[interest_classification]"]
         )
-    assert s.raw["claims"] == ["popularity > random on interest_classification/accuracy"]
+    assert s.claims == ("popularity > random on interest_classification/accuracy",)
     assert len(s.skipped_claims) == 5 and all("not evaluated" in r.message for r in caplog.records[:5])
-    assert set(s.raw["task_params"]) == {"interest_classification"}
-    check_claims(s.raw["claims"], [e.label for e in s.explainers], [t.name for t in s.tasks])
+    assert set(s.as_dict()["task_params"]) == {"interest_classification"}
+    check_claims(list(s.claims), [e.label for e in s.explainers], [t.name for t in s.tasks])
     # a name the suite file never declared is still a typo, and still an error
     t = load_suite("tiny", overrides=["claims=[randm > popularity on item_ranking/ndcg@5]"])
     assert t.skipped_claims == ()
     with pytest.raises(UserError, match="unknown explainer 'randm'"):
-        check_claims(t.raw["claims"], [e.label for e in t.explainers], [x.name for x in t.tasks])
+        check_claims(list(t.claims), [e.label for e in t.explainers], [x.name for x in t.tasks])

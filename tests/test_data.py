@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from real_data import REAL_ML100K
 
-from bench.data import fetch as fetch_mod
+from bench.data import movielens_download as fetch_mod
 from bench.data.dataset import Dataset, content_sha256, leave_one_out
 from bench.data.loaders import ML100K_GENRES, load_dataset
 from bench.data.synthetic import GENRES, make_tiny, write_atomic
@@ -510,7 +510,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     def no_network(*args: object, **kwargs: object) -> None:
         raise AssertionError("a test tried to run pip")
 
-    monkeypatch.setattr(fetch_mod.subprocess, "run", no_network)
+    monkeypatch.setattr(subprocess, "run", no_network)
     return root
 
 
@@ -576,7 +576,7 @@ def test_fetch_via_pip_download(home: Path, fake_wheel: Path, monkeypatch: pytes
         (dest / fake_wheel.name).write_bytes(fake_wheel.read_bytes())
         return subprocess.CompletedProcess(cmd, 0, "Saved", "")
 
-    monkeypatch.setattr(fetch_mod.subprocess, "run", fake_pip)
+    monkeypatch.setattr(subprocess, "run", fake_pip)
     target = fetch_mod.ensure_ml100k()
     assert (target / "SOURCE.json").is_file()
     (cmd,) = calls
@@ -589,7 +589,7 @@ def test_pip_failure_explains_the_offline_route(home: Path, monkeypatch: pytest.
             cmd, 1, "", "WARNING: retrying\nERROR: No matching distribution found\n"
         )
 
-    monkeypatch.setattr(fetch_mod.subprocess, "run", failing_pip)
+    monkeypatch.setattr(subprocess, "run", failing_pip)
     with pytest.raises(UserError, match="pip download failed") as exc:
         fetch_mod.ensure_ml100k()
     msg = str(exc.value)
@@ -625,7 +625,7 @@ def test_path_traversal_is_refused(
     wheel = make_wheel(tmp_path / "recbole-1.2.1-py3-none-any.whl", {evil: "pwned"})
     monkeypatch.setattr(fetch_mod, "RECBOLE_WHEEL_SHA256", sha(wheel))
     monkeypatch.setenv("RECXBENCH_RECBOLE_WHEEL", str(wheel))
-    with pytest.raises(DataError, match="unsafe path"):
+    with pytest.raises(DataError, match="unsafe member path"):
         fetch_mod.ensure_ml100k()
     assert not list(tmp_path.rglob("evil.*"))
     assert not (home / "datasets" / "ml-100k").exists()

@@ -427,11 +427,13 @@ def test_http_judge_against_llama_cpp_server(tmp_path):
         pytest.skip(
             'llama.cpp server not installed: pip install "llama-cpp-python[server]" (compiles, ~30 min)'
         )
-    from bench.llm.fetch import smollm2_path
+    from bench.llm.smollm2 import smollm2_path
 
     gguf = smollm2_path()
     if not gguf.is_file():
-        pytest.skip(f"SmolLM2 GGUF not in the cache ({gguf}); fetch it with bench.llm.fetch.ensure_smollm2()")
+        pytest.skip(
+            f"SmolLM2 GGUF not in the cache ({gguf}); fetch it with bench.llm.smollm2.ensure_smollm2()"
+        )
     port = _free_port()
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", "smollm2"]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--verbose", "false"]

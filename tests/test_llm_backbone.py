@@ -20,7 +20,7 @@ from llm_fixtures import SMOLLM2_WHEEL, TITLES, tiny_backbone  # noqa: E402
 
 from bench.device import resolve_device  # noqa: E402
 from bench.errors import UserError  # noqa: E402
-from bench.llm import fetch as fetch_mod  # noqa: E402
+from bench.llm import smollm2 as fetch_mod  # noqa: E402
 from bench.llm.backbone import load_backbone, resolve_dtype  # noqa: E402
 from bench.llm.chat import encode_prompt, format_prompt  # noqa: E402
 from bench.llm.digest import cached_digest, sha256_file  # noqa: E402

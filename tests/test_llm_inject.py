@@ -284,7 +284,7 @@ def _popularity_target(tmp_path: Path):
 
 
 def test_strict_loading_of_injector_and_target(backbone, tmp_path: Path) -> None:
-    from bench.recommenders.io import load_target
+    from bench.recommenders.checkpoint import load_target
 
     inj = build_injector(backbone, rec_dim=REC_DIM)
     bare = load_backbone("tiny-random", titles=TITLES, device="cpu")  # no placeholders

@@ -13,13 +13,13 @@ from safetensors.torch import load_file, save_file
 
 from bench.data.dataset import Dataset, Split, leave_one_out
 from bench.errors import UserError
+from bench.recommenders.checkpoint import checkpoint_hash, load_target
 from bench.recommenders.evaluation import (
     evaluate_full_ranking,
     mask_items,
     metrics_from_ranks,
     target_card,
 )
-from bench.recommenders.io import checkpoint_hash, load_target
 from bench.recommenders.mf import MF
 from bench.recommenders.popularity import Popularity
 from bench.recommenders.sasrec import SASRec

@@ -27,6 +27,7 @@ from report_fixtures import (
 )
 
 from bench.errors import UserError
+from bench.io import atomic_write_text
 from bench.report import (
     claims_table,
     csv_text,
@@ -42,7 +43,6 @@ from bench.report import (
     write_markdown,
 )
 from bench.report.explain import CAUTION, explanation_view, explanation_views
-from bench.report.writers import atomic_write_text
 
 SCRIPT = "<script>alert(1)</script>"
 ESCAPED_SCRIPT = "&lt;script&gt;alert(1)&lt;/script&gt;"

@@ -15,7 +15,7 @@ from bench import stats
 from bench.errors import UserError
 from bench.metrics import auc_contributions
 from bench.stats import _core
-from bench.stats import auc as auc_mod
+from bench.stats import auc_kernel as auc_mod
 
 Z975 = float(sps.norm.ppf(0.975))
 
@@ -108,7 +108,7 @@ def test_every_resampled_auc_equals_sklearn_on_the_repeated_instances(
     y = rng.random(n) < 0.35
     S = np.stack([np.round(rng.normal(size=n) + y, 1), rng.normal(size=n), rng.integers(0, 3, n) + 0.5 * y])
     clusters = rng.integers(0, 30, n) if clustered else None
-    unit_of, U = auc_mod._unit_index(clusters, n)
+    unit_of, U = _core._unit_index(clusters, n)
     monkeypatch.setattr(_core, "_CHUNK_ELEMENTS", U * 19)  # 19 resamples a chunk, the last one cut
     monkeypatch.setattr(auc_mod, "_BLOCK", 8)  # several column blocks per chunk, the last one cut
     monkeypatch.setattr(auc_mod, "_SCAN", 4)  # several scan blocks

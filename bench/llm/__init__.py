@@ -13,7 +13,7 @@ _EXPORTS = {
     "Backbone": "bench.llm.backbone",
     "load_backbone": "bench.llm.backbone",
     "format_prompt": "bench.llm.chat",
-    "fetch_model": "bench.llm.fetch",
+    "fetch_model": "bench.llm.smollm2",
     "generate": "bench.llm.generation",
     "score_continuations": "bench.llm.scoring",
     "TitleTrie": "bench.llm.trie",

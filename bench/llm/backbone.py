@@ -89,7 +89,7 @@ def _locate(
 ) -> tuple[Path, dict]:
     """The plain checkpoint directory for ``spec`` (building or converting it if needed) + provenance."""
     from bench.llm.convert import convert_gguf
-    from bench.llm.fetch import ensure_smollm2
+    from bench.llm.smollm2 import ensure_smollm2
     from bench.llm.tiny import ensure_tiny
 
     if spec == "tiny-random":
@@ -137,7 +137,7 @@ def load_backbone(
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from bench.llm.fetch import models_dir
+    from bench.llm.smollm2 import models_dir
 
     dev = resolve_device(device)
     dtype_name = resolve_dtype(dtype, dev)

@@ -28,7 +28,7 @@ from typing import Any
 from bench.errors import UserError
 from bench.io import atomic_dir
 from bench.llm.digest import DIGEST_FILE, cached_digest, checkpoint_files, path_key
-from bench.llm.fetch import models_dir
+from bench.llm.smollm2 import models_dir
 
 log = logging.getLogger(__name__)
 

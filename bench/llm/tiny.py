@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bench.io import atomic_dir
 from bench.llm.digest import DIGEST_FILE, cached_digest, checkpoint_files
-from bench.llm.fetch import models_dir
+from bench.llm.smollm2 import models_dir
 
 log = logging.getLogger(__name__)
 

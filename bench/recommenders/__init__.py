@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from bench.recommenders.base import FitReport, TargetRecommender
 
 if TYPE_CHECKING:
+    from bench.recommenders.checkpoint import checkpoint_hash, load_target
     from bench.recommenders.evaluation import evaluate_full_ranking, target_card
-    from bench.recommenders.io import checkpoint_hash, load_target
     from bench.recommenders.mf import MF, MFConfig
     from bench.recommenders.popularity import Popularity
     from bench.recommenders.sasrec import SASRec, SASRecConfig
@@ -26,8 +26,8 @@ _LAZY = {
     "Popularity": "bench.recommenders.popularity",
     "evaluate_full_ranking": "bench.recommenders.evaluation",
     "target_card": "bench.recommenders.evaluation",
-    "load_target": "bench.recommenders.io",
-    "checkpoint_hash": "bench.recommenders.io",
+    "load_target": "bench.recommenders.checkpoint",
+    "checkpoint_hash": "bench.recommenders.checkpoint",
 }
 
 

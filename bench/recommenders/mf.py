@@ -29,7 +29,7 @@ from bench.data.dataset import Split
 from bench.errors import UserError
 from bench.recommenders.base import FitReport
 from bench.recommenders.evaluation import evaluate_full_ranking
-from bench.recommenders.training import (
+from bench.recommenders.torch_target import (
     TorchTarget,
     check_n_items,
     make_config,

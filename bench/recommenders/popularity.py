@@ -15,7 +15,7 @@ from bench.data.dataset import Split
 from bench.errors import UserError
 from bench.recommenders.base import FitReport
 from bench.recommenders.evaluation import as_histories, evaluate_full_ranking, mask_items
-from bench.recommenders.training import check_n_items
+from bench.recommenders.torch_target import check_n_items
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ class Popularity:
 
     def save(self, directory: Path) -> None:
         """Write ``model.safetensors`` (the counts) and ``config.json`` into ``directory``."""
-        from bench.recommenders.io import save_target
+        from bench.recommenders.checkpoint import save_target
 
         self._require()
         save_target(self, directory)

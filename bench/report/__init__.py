@@ -13,7 +13,7 @@ Typical use::
 
 from __future__ import annotations
 
-from bench.report.html import check_comparable, leaderboard_html, render_leaderboard
+from bench.report.html import leaderboard_html, render_leaderboard
 from bench.report.plots import diff_to_best_svg
 from bench.report.tables import (
     Card,
@@ -40,6 +40,7 @@ from bench.report.writers import (
     write_latex,
     write_markdown,
 )
+from bench.results import check_comparable
 
 __all__ = [
     "Card",

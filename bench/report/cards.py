@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from bench.report import _model as m
+import bench.report._model as m
 from bench.report._model import NA, Card, Cell, Column, Field, Row, Table
 
 __all__ = ["protocol_card", "provenance", "target_card"]

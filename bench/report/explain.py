@@ -15,7 +15,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from bench.report import _model as m
+import bench.report._model as m
 from bench.report._model import NA, Field
 from bench.report.tables import task_view
 

@@ -22,9 +22,10 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+import bench.report._model as m
 from bench import __version__
 from bench.errors import UserError
-from bench.report import _model as m
+from bench.io import atomic_write_text
 from bench.report.explain import explanation_views
 from bench.report.plots import diff_to_best_svg
 from bench.report.tables import (
@@ -39,20 +40,19 @@ from bench.report.tables import (
 )
 from bench.report.writers import (
     _CORRECTIONS,
-    atomic_write_text,
     run_labels,
     stats_statement,
     write_csv,
     write_latex,
     write_markdown,
 )
+from bench.results import check_comparable, load_results
 
 __all__ = ["check_comparable", "leaderboard_html", "render_leaderboard"]
 
 logger = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).parent / "templates"
-SCHEMA_VERSION = 1
 
 
 @functools.lru_cache(maxsize=1)
@@ -72,57 +72,9 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def _check_run(results: Any, manifest: Any, where: str) -> None:
-    if not isinstance(results, Mapping):
-        raise UserError(
-            "results must be a JSON object", where=where, fix="pass the parsed results.json of a run"
-        )
-    if results.get("schema_version") != SCHEMA_VERSION:
-        raise UserError(
-            f"unsupported schema_version {results.get('schema_version')!r} (expected {SCHEMA_VERSION})",
-            where=where,
-            fix="re-run the suite with this version of recxbench",
-        )
-    for key in ("tasks", "results"):
-        if key not in results:
-            raise UserError(f"missing key {key!r}", where=where, fix="pass a complete results.json")
-    for i, r in enumerate(results["results"]):
-        missing = [k for k in ("explainer", "task", "metric") if k not in r]
-        if missing:
-            raise UserError(
-                f"results[{i}] lacks {', '.join(missing)}", where=where, fix="pass a complete results.json"
-            )
+def _check_manifest(manifest: Any, where: str) -> None:
     if not isinstance(manifest, Mapping):
         raise UserError("manifest must be a JSON object", where=where.replace("results", "manifest"))
-
-
-def check_comparable(runs: Sequence[Mapping[str, Any]]) -> None:
-    """Raise :class:`UserError` unless all runs have the same task set and task config hashes."""
-    first = runs[0]
-    tasks = set(first.get("tasks") or {})
-    for i, run in enumerate(runs[1:], start=2):
-        other = set(run.get("tasks") or {})
-        if other != tasks:
-            diff = sorted(tasks ^ other)
-            raise UserError(
-                f"run {i} has a different task set (differs in: {', '.join(diff)})",
-                where=f"runs[{i - 1}]",
-                fix="render only runs of the same suite together",
-            )
-        for task in sorted(tasks):
-            a = (first["tasks"][task] or {}).get("config_sha256")
-            b = (run["tasks"][task] or {}).get("config_sha256")
-            if a != b:
-                raise UserError(
-                    f"task {task!r} was configured differently (config_sha256 {str(a)[:12]} vs {str(b)[:12]})",
-                    where=f"runs[{i - 1}]",
-                    fix="render runs with different task configs on separate pages",
-                )
-    suites = {str(r.get("suite")) for r in runs}
-    if len(suites) > 1:
-        logger.warning(
-            "runs come from differently named suites with the same tasks: %s", ", ".join(sorted(suites))
-        )
 
 
 def _normalise(
@@ -139,10 +91,13 @@ def _normalise(
         )
     if len(manifests) != len(runs):
         raise UserError(f"{len(runs)} runs but {len(manifests)} manifests", fix="pass one manifest per run")
+    loaded = []
     for i, (run, man) in enumerate(zip(runs, manifests, strict=True)):
-        _check_run(run, man, f"results[{i}]" if len(runs) > 1 else "results.json")
+        where = f"results[{i}]" if len(runs) > 1 else "results.json"
+        loaded.append(load_results(run, where=where))
+        _check_manifest(man, where)
     if len(runs) > 1:
-        check_comparable(runs)
+        check_comparable(loaded, names=[f"run {i + 1}" for i in range(len(runs))])
     return runs, manifests
 
 
@@ -276,8 +231,9 @@ def render_leaderboard(
 
     Also writes ``leaderboard.md``, ``results.csv``, ``results.tex`` and, unless already present,
     ``results.json`` and ``manifest.json`` (for several runs: ``results-r<i>.json`` and
-    ``manifest-r<i>.json``). Several runs must be comparable (same tasks, same task configs),
-    else :class:`~bench.errors.UserError` is raised before anything is written.
+    ``manifest-r<i>.json``). Several runs must be comparable (:func:`bench.results.check_comparable`:
+    the same task set and task configs), else :class:`~bench.errors.UserError` is raised before
+    anything is written.
     """
     out = Path(out_dir)
     runs, manifests = _normalise(results, manifest)

@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bench.report import _model as m
+import bench.report._model as m
 
 __all__ = ["diff_to_best_svg", "inline_svg"]
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bench.report import _model as m
+import bench.report._model as m
 from bench.report._model import NA, WORSE, Card, Cell, Column, Field, Row, Table
 from bench.report.cards import protocol_card, provenance, target_card
 

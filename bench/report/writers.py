@@ -16,8 +16,8 @@ from typing import Any
 
 from tabulate import tabulate
 
+import bench.report._model as m
 from bench.io import atomic_write_text
-from bench.report import _model as m
 from bench.report.explain import explanation_markdown, explanation_views
 from bench.report.tables import (
     Cell,
@@ -31,7 +31,6 @@ from bench.report.tables import (
 
 __all__ = [
     "as_runs",
-    "atomic_write_text",
     "csv_text",
     "latex",
     "markdown",

@@ -24,13 +24,16 @@ stats.compare_all_pairs(...)`` is the way to use it):
 * :mod:`bench.stats.ci`: bootstrap CIs of the mean (:func:`bootstrap_ci`, :func:`bootstrap_ci_many`,
   :func:`bootstrap_ci_tables`) and the Wilson interval;
 * :mod:`bench.stats.paired`: :class:`PairedTest` and the paired tests (:func:`paired_test`);
-* :mod:`bench.stats.tables`: every pair of a table (:func:`compare_all_pairs`, :func:`compare_tables`);
+* :mod:`bench.stats.all_pairs`: every pair of a table (:func:`compare_all_pairs`, :func:`compare_tables`);
 * :mod:`bench.stats.align`: pairing checks (:func:`assert_paired`, :func:`align_by_ids`);
 * :mod:`bench.stats.multiple`: Holm / Benjamini-Hochberg (:func:`adjust`);
 * :mod:`bench.stats.ranking`: significance tiers and mean ranks;
 * :mod:`bench.stats.claims`: ``"A > B on task/metric"`` claims;
+* :mod:`bench.stats.keys`: the seed of a table's draws (:func:`stat_seed`) and the published test names;
 * :mod:`bench.stats.ratio`: ratio metrics such as F1 (CIs and tests that resample the parts);
-* :mod:`bench.stats.auc`: ROC AUC CIs and paired tests that recompute the AUC on every resample;
+* :mod:`bench.stats.auc`: ROC AUC CIs and paired tests that recompute the AUC on every resample
+  (the resampled-AUC kernel in :mod:`bench.stats.auc_kernel`);
+* :mod:`bench.stats.identical`: pairs with identical answers, left untested and out of the family;
 * :mod:`bench.stats.units`: clustered instances (resample users) and :func:`table_statistics`, the one
   call per (task, metric) table.
 """
@@ -42,9 +45,11 @@ import logging
 from bench.errors import UserError as UserError
 from bench.stats._core import Alternative, Correction, K, Method
 from bench.stats.align import align_by_ids, assert_paired
+from bench.stats.all_pairs import compare_all_pairs, compare_tables
 from bench.stats.auc import auc_bootstrap_ci_many, compare_all_pairs_auc
 from bench.stats.ci import bootstrap_ci, bootstrap_ci_many, bootstrap_ci_tables, wilson_ci
 from bench.stats.claims import Claim, ComparisonLookup, comparison_index, evaluate_claim, parse_claim
+from bench.stats.keys import TEST_NAMES, stat_seed
 from bench.stats.multiple import adjust, benjamini_hochberg, holm
 from bench.stats.paired import (
     PairedTest,
@@ -56,7 +61,6 @@ from bench.stats.paired import (
 )
 from bench.stats.ranking import mean_rank, rank_groups, ranked_task_counts
 from bench.stats.ratio import RatioParts, bootstrap_ci_ratio_many, compare_all_pairs_ratio, ratio_value
-from bench.stats.tables import compare_all_pairs, compare_tables
 from bench.stats.units import TableStats, cluster_parts, table_statistics
 
 logger = logging.getLogger(__name__)
@@ -70,6 +74,7 @@ __all__ = [
     "Method",
     "PairedTest",
     "RatioParts",
+    "TEST_NAMES",
     "TableStats",
     "adjust",
     "align_by_ids",
@@ -97,6 +102,7 @@ __all__ = [
     "rank_groups",
     "ranked_task_counts",
     "ratio_value",
+    "stat_seed",
     "table_statistics",
     "wilcoxon_signed_rank",
     "wilson_ci",

@@ -200,3 +200,29 @@ def _resampled_means(X: np.ndarray, *, resamples: int, seed: int) -> np.ndarray:
             start += rows
     out /= n
     return out
+
+
+def _unit_index(clusters: object, n: int, *, where: str | None = None) -> tuple[np.ndarray, int]:
+    """``(unit_of, U)``: the resampling unit ``0..U-1`` of each of ``n`` instances.
+
+    ``clusters=None`` makes every instance its own unit (``unit_of = arange(n)``). Otherwise units are
+    the distinct cluster ids in sorted order (``numpy.unique``), or in order of first appearance when
+    the ids cannot be sorted (mixed types); either way a pure function of the ids, and sorted order
+    does not depend on the order of the instances.
+    """
+    if clusters is None:
+        return np.arange(n, dtype=np.intp), n
+    ids = np.asarray(clusters)
+    if ids.ndim != 1 or ids.size != n:
+        raise UserError(
+            f"clusters must be a 1-D vector with one id per instance ({n}), got shape {ids.shape}",
+            where=where,
+            fix="pass e.g. the user id of every instance, in the order of the score vectors",
+        )
+    try:
+        _, inv = np.unique(ids, return_inverse=True)
+    except TypeError:  # ids of mixed types: number them in order of first appearance
+        first: dict[object, int] = {}
+        inv = np.array([first.setdefault(v, len(first)) for v in ids.tolist()], dtype=np.intp)
+    inv = np.asarray(inv, dtype=np.intp).reshape(-1)
+    return inv, int(inv.max()) + 1 if n else 0

@@ -22,8 +22,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+import bench.stats._core as _core
 from bench.errors import UserError
-from bench.stats import _core
 from bench.stats._core import (
     _EPS64,
     _RTOL,

@@ -43,9 +43,12 @@ from bench.stats._core import (
     _pair_index,
     _single_threaded_blas,
     _table_matrix,
+    _unit_index,
 )
-from bench.stats.auc import _auc_stats, _mark_identical, _unit_index
+from bench.stats.all_pairs import compare_all_pairs
+from bench.stats.auc import _auc_stats
 from bench.stats.ci import bootstrap_ci_many
+from bench.stats.identical import _mark_identical
 from bench.stats.multiple import adjust
 from bench.stats.paired import PairedTest, _bootstrap_summary, _resolve_method
 from bench.stats.ratio import (
@@ -56,7 +59,6 @@ from bench.stats.ratio import (
     compare_all_pairs_ratio,
     ratio_value,
 )
-from bench.stats.tables import compare_all_pairs
 
 logger = logging.getLogger(__name__)
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
 from bench.answers import Text
+from bench.config.schema import TaskSpec
 from bench.data.dataset import Split
 from bench.errors import ConfigError
 from bench.recommenders.base import TargetRecommender
@@ -45,20 +46,6 @@ class MetricSpec:
             "auc": self.auc,
             "description": self.description,
         }
-
-
-@dataclass(frozen=True)
-class TaskSpec:
-    """A task as declared in YAML (resolved: defaults filled in, overrides applied)."""
-
-    name: str
-    kind: str
-    version: int
-    description: str
-    params: Mapping[str, Any]
-    main_metric: str
-    path: str = ""
-    sha256: str = ""
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ def main() -> None:
     from bench.llm.scoring import score_continuations
     from bench.llm.trie import TitleTrie
 
-    ds = resolve_dataset({"name": "ml-100k", "min_interactions": 3})
+    ds = resolve_dataset("ml-100k")
     bb = load_backbone(args.model, device="cpu", dtype="float32")
     rng = random.Random(0)
     titles = [t for t in ds.titles if t]

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from bench import stats  # noqa: E402
-from bench.stats import auc as auc_kernel  # noqa: E402
+from bench.stats import auc_kernel  # noqa: E402
 
 DOC = ROOT / "docs" / "PERFORMANCE.md"
 

@@ -1,4 +1,4 @@
-"""Suite and task YAML -> validated, frozen configuration.
+"""Suite and task YAML files -> a validated :class:`~bench.config.schema.SuiteConfig`.
 
 Every error names the file and the key (``quick.yaml:dataset.pth``) and says how to fix it;
 unknown keys are errors, never silently skipped. ``--set a.b=value`` overrides use the same
@@ -10,89 +10,25 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from bench.config.schema import (
+    FREE_FORM,
+    SUITE_DEFAULTS,
+    ExplainerSpec,
+    SuiteConfig,
+    TaskSpec,
+    build_suite,
+    validate_values,
+)
 from bench.errors import ConfigError, UserError
 from bench.hashing import stable_hash
 from bench.resources import suites_dir, tasks_dir
-from bench.tasks.base import TaskSpec
 
 log = logging.getLogger(__name__)
-
-# Every suite key with its default. A ``None`` default whose key is in FREE_FORM takes any mapping.
-SUITE_DEFAULTS: dict[str, Any] = {
-    "suite": None,  # the suite's name (defaults to the file name)
-    "description": "",  # one paragraph shown on the leaderboard
-    "seed": 0,  # fixes the user split, candidate sampling, training and bootstrap draws
-    "device": "auto",  # auto | cpu | cuda (auto = CUDA when present)
-    "backbone": None,  # default LLM backbone of every LLM explainer that does not name one (e.g. smollm2-135m)
-    "dataset": {
-        "name": "ml-100k",  # built-in dataset (ml-100k, tiny, opaque) or a label for `path`
-        "path": None,  # a directory with RecBole atomic files or raw ML-100k/ML-1M files
-        "format": "auto",  # auto | atomic | ml-100k | ml-1m
-        "min_interactions": 3,  # users with fewer interactions are dropped before the split
-        "params": {},  # generator parameters for generated datasets (tiny, opaque)
-    },
-    "target": {
-        "name": "sasrec",  # target recommender: sasrec | mf | popularity
-        "params": {},  # hyper-parameters overriding the target's defaults
-    },
-    "users": {
-        "align_train": 0.6,  # share of users whose instances train the explainers
-        "align_valid": 0.1,  # share used for explainer model selection
-        "align_test": 0.3,  # share scored on the board (disjoint from the two above)
-        "max_train": None,  # optional caps on the number of users per part (CPU budgets)
-        "max_valid": None,
-        "max_test": None,
-        "train_contexts_per_user": 1,  # extra earlier prefixes per align-train user (more training data)
-    },
-    "tasks": [],  # task names (tasks/<name>.yaml) or paths to task YAML files
-    "task_dirs": [],  # extra directories searched for task YAML, relative to the suite file
-    "task_params": {},  # per-task parameter overrides: {task: {param: value}}
-    "explainers": [],  # names, or {name: ..., params: {...}, label: ...}
-    "stats": {
-        "confidence": 0.95,  # bootstrap CI level
-        "resamples": 10000,  # bootstrap and randomization resamples
-        "test": "auto",  # auto (McNemar for 0/1 metrics, else paired randomization) | randomization | bootstrap | wilcoxon
-        "correction": "holm",  # holm | bh | none, over each (task, metric) family of pairwise comparisons
-        "alpha": 0.05,  # significance level
-        "unit": "auto",  # what CIs and tests resample: auto (users when a task has several instances per user, else instances) | user | instance
-    },
-    "claims": [],  # "A > B on task/metric" statements that get a verdict
-    "tolerances": {},  # {"task/metric": absolute drop tolerated by `recxbench compare`}
-}
-FREE_FORM = {"dataset.params", "target.params", "task_params", "tolerances"}
-
-
-@dataclass(frozen=True)
-class ExplainerSpec:
-    name: str
-    label: str
-    params: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class SuiteConfig:
-    """A resolved suite: defaults filled, overrides applied, tasks loaded."""
-
-    name: str
-    path: str
-    raw: Mapping[str, Any]  # the merged dict (for hashing and the manifest)
-    tasks: tuple[TaskSpec, ...]
-    explainers: tuple[ExplainerSpec, ...]
-    sha256: str
-    #: claims of the suite file whose explainers or task a ``--set`` override removed from this run
-    skipped_claims: tuple[str, ...] = ()
-
-    def get(self, dotted: str) -> Any:
-        node: Any = self.raw
-        for part in dotted.split("."):
-            node = node[part]
-        return node
 
 
 def _load_yaml(path: Path) -> dict[str, Any]:
@@ -279,7 +215,7 @@ def load_suite(name_or_path: str, *, overrides: list[str] | None = None) -> Suit
     raw = _merge(SUITE_DEFAULTS, raw, where="--set")  # re-validate types after overrides
     skipped = _drop_removed(raw, declared)
     raw["suite"] = raw["suite"] or path.stem
-    _validate_values(raw, path.name)
+    validate_values(raw, path.name)
 
     search = task_search_path(path, list(raw["task_dirs"]))
     task_params = raw["task_params"]
@@ -328,10 +264,9 @@ def load_suite(name_or_path: str, *, overrides: list[str] | None = None) -> Suit
             where=f"{path.name}:explainers",
             fix="give each a distinct `label`",
         )
-    return SuiteConfig(
-        name=str(raw["suite"]),
+    return build_suite(
+        raw,
         path=str(path),
-        raw=raw,
         tasks=tuple(specs),
         explainers=tuple(explainers),
         sha256=stable_hash(raw),
@@ -384,40 +319,3 @@ def _drop_removed(raw: dict[str, Any], declared: tuple[set[str], set[str]]) -> t
             log.warning("task_params for %r ignored: the task is not in this run", t)
             del params[t]
     return tuple(skipped)
-
-
-def _validate_values(raw: dict[str, Any], where: str) -> None:
-    def bad(key: str, what: str, fix: str) -> ConfigError:
-        return ConfigError(what, where=f"{where}:{key}", fix=fix)
-
-    if raw["device"] not in ("auto", "cpu", "cuda"):
-        raise bad("device", f"unknown device {raw['device']!r}", "use auto, cpu or cuda")
-    if raw["dataset"]["format"] not in ("auto", "atomic", "ml-100k", "ml-1m"):
-        raise bad(
-            "dataset.format",
-            f"unknown format {raw['dataset']['format']!r}",
-            "use auto, atomic, ml-100k or ml-1m",
-        )
-    u = raw["users"]
-    for k in ("align_train", "align_valid", "align_test"):
-        if not isinstance(u[k], (int, float)) or not 0 <= u[k] <= 1:
-            raise bad(f"users.{k}", "must be a share between 0 and 1", "e.g. 0.3")
-    if u["align_train"] + u["align_valid"] + u["align_test"] > 1.0 + 1e-9:
-        raise bad("users", "align_train + align_valid + align_test exceeds 1", "lower the shares")
-    s = raw["stats"]
-    if s["correction"] not in ("holm", "bh", "none"):
-        raise bad("stats.correction", f"unknown correction {s['correction']!r}", "use holm, bh or none")
-    if s["test"] not in ("auto", "randomization", "bootstrap", "wilcoxon"):
-        raise bad(
-            "stats.test", f"unknown test {s['test']!r}", "use auto, randomization, bootstrap or wilcoxon"
-        )
-    if not isinstance(s["resamples"], int) or s["resamples"] < 100:
-        raise bad("stats.resamples", "must be an integer >= 100", "e.g. 10000")
-    if not 0 < float(s["alpha"]) < 1:
-        raise bad("stats.alpha", "must be in (0, 1)", "e.g. 0.05")
-    if s["unit"] not in ("auto", "user", "instance"):
-        raise bad("stats.unit", f"unknown resampling unit {s['unit']!r}", "use auto, user or instance")
-    if not isinstance(raw["tasks"], list) or not raw["tasks"]:
-        raise bad("tasks", "a suite needs at least one task", "list task names, e.g. [item_ranking]")
-    if not isinstance(raw["seed"], int):
-        raise bad("seed", "must be an integer", "e.g. 0")

@@ -15,8 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from bench.errors import UserError
+from bench.io import atomic_write, atomic_write_text
 from bench.recommenders.base import TargetRecommender
 
 log = logging.getLogger(__name__)
@@ -33,18 +32,6 @@ WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    """Write via a temporary file in the same directory and rename, so readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_target(model: Any, directory: Path | str) -> None:
     """Write ``model``'s weights and config into ``directory`` (created if needed)."""
     directory = Path(directory)
@@ -52,12 +39,9 @@ def save_target(model: Any, directory: Path | str) -> None:
     # safetensors wants contiguous CPU tensors that do not share memory.
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_tensors().items()}
     meta = {"format_version": FORMAT_VERSION, "name": model.name, "config": model.config()}
-    _atomic_write(directory / WEIGHTS_FILE, lambda p: save_file(tensors, p))
+    atomic_write(directory / WEIGHTS_FILE, lambda p: save_file(tensors, str(p)))
 
-    def write_json(p: str) -> None:
-        Path(p).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-
-    _atomic_write(directory / CONFIG_FILE, write_json)
+    atomic_write_text(directory / CONFIG_FILE, json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
 
 def read_config(directory: Path | str) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from bench import seeds
 from bench.errors import UserError
 from bench.recommenders.base import FitReport
 from bench.recommenders.evaluation import as_histories, mask_items
@@ -48,7 +49,7 @@ def seeded(seed: int, device: str | torch.device = "cpu") -> Iterator[np.random.
     cuda = [dev.index or 0] if dev.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):
         torch.manual_seed(seed)
-        yield np.random.default_rng(seed)
+        yield seeds.rng(seed)
 
 
 def left_pad(histories: Sequence[np.ndarray], max_len: int, *, offset: int = 1) -> np.ndarray:
@@ -269,7 +270,7 @@ class TorchTarget:
         return dict(self._net.state_dict())
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        """Load weights (keys and shapes already checked by :func:`bench.recommenders.io.load_target`)."""
+        """Load weights (keys and shapes already checked by :func:`bench.recommenders.checkpoint.load_target`)."""
         self._net.load_state_dict(tensors, strict=True)
         self._net.to(self._device).eval()
         self._fitted = True
@@ -282,7 +283,7 @@ class TorchTarget:
 
     def save(self, directory: Path) -> None:
         """Write ``model.safetensors`` and ``config.json`` into ``directory``."""
-        from bench.recommenders.io import save_target
+        from bench.recommenders.checkpoint import save_target
 
         self._require_fitted()
         save_target(self, directory)
