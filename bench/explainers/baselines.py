@@ -32,7 +32,14 @@ def _history_len(task: Task) -> int:
     return int(task.params.get("history_len", 9))
 
 
-class RandomExplainer(Explainer):
+class _Baseline(Explainer):
+    """A baseline has no parameters: a misspelt one in a suite is an error, not silently ignored."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class RandomExplainer(_Baseline):
     """Uniform random answers: a random unseen list, a random order, a fair coin."""
 
     name = "random"
@@ -74,7 +81,7 @@ class RandomExplainer(Explainer):
         return out
 
 
-class PopularityExplainer(Explainer):
+class PopularityExplainer(_Baseline):
     """Answers by item popularity on the train split (counts of interactions)."""
 
     name = "popularity"
@@ -113,7 +120,7 @@ class PopularityExplainer(Explainer):
         return out
 
 
-class TargetOracle(Explainer):
+class TargetOracle(_Baseline):
     """The target itself. Classification: 'like' when the item is in the top half of ``f``'s unseen
     ranking — any cut between the positives' top 20 % and the negatives' bottom 50 % is exact."""
 
@@ -158,7 +165,7 @@ class TargetOracle(Explainer):
         return out
 
 
-class ItemPrior(Explainer):
+class ItemPrior(_Baseline):
     """What ``f``'s align-train labels say about each *item*, with no user information.
 
     * classification: the item's smoothed like-rate ``(pos + 1) / (pos + neg + 2)`` over align-train
