@@ -13,7 +13,6 @@ receives (see :class:`bench.explainers.base.ExplainerContext`):
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from bench import seeds
 from bench.data.catalog import Catalog
 from bench.data.dataset import Dataset, Split, leave_one_out
 from bench.explainers.base import EmbeddingView, ExplainerContext
@@ -46,7 +46,7 @@ def blind(inst: Instance, task: Task, access: str, shown_id: str | None = None) 
         keys.discard("user_vector")
     if access == "white-box":
         keys |= _WHITE_BOX_META
-    hide = task.hides_history()
+    hide = task.hides_history
     return Instance(
         instance_id=inst.instance_id if shown_id is None else shown_id,
         task=inst.task,
@@ -149,9 +149,7 @@ def presentation_order(secret: str, task: str, n: int) -> np.ndarray:
     """The order in which a task's instances are handed to every explainer: a permutation drawn from
     ``secret`` (the target checkpoint's hash, which no explainer below white-box receives) of the
     stored order, itself sorted by opaque id. Neither order depends on the labels."""
-    return np.random.default_rng(
-        np.random.SeedSequence([zlib.crc32(secret.encode()), zlib.crc32(task.encode()), 8_000_003])
-    ).permutation(n)
+    return seeds.rng(secret, task, seeds.PRESENTATION).permutation(n)
 
 
 def alias(secret: str, instance_id: str) -> str:

@@ -48,7 +48,7 @@ def instantiate_explainers(suite: SuiteConfig) -> dict[str, Explainer]:
     for spec in suite.explainers:
         cls = registry.explainers.get(spec.name)
         params = dict(spec.params)
-        if suite.backbone and getattr(cls, "uses_backbone", False):
+        if suite.backbone and cls.uses_backbone:
             params.setdefault("backbone", suite.backbone)
         try:
             out[spec.label] = cls(**params)

@@ -1,20 +1,16 @@
-"""Shared helpers for the LLM-layer tests: made-up titles and a cached tiny-random backbone.
+"""Shared helpers for the LLM-layer tests: made-up titles, prompts, tiny-random backbones.
 
-The backbone is built once per test session in its own cache directory (the tiny-random cache is
-keyed by titles and seed, so every test asking for the same pair gets the same model); tests that
-exercise the cache itself use their own ``RECXBENCH_HOME`` instead.
+The fixtures built from them (the session's backbone, one torch thread, a private home) live in
+``conftest.py``; tests that exercise the cache itself use their own ``RECXBENCH_HOME``.
 """
 
 from __future__ import annotations
 
-import os
 import random
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 #: Words the made-up titles and prompts are drawn from.
 WORDS = (
@@ -56,19 +52,6 @@ def tiny_backbone(home: Path, titles: list[str] | None = None, *, seed: int = 0)
         return load_backbone(
             "tiny-random", titles=TITLES if titles is None else titles, seed=seed, device="cpu"
         )
-
-
-_SESSION: dict[str, object] = {}
-
-
-def session_tiny(tmp_path_factory: pytest.TempPathFactory):
-    """The session's tiny-random backbone (50 made-up titles, seed 0), built once for all modules.
-
-    Test modules wrap it in their own fixture (importing fixtures across modules upsets linters).
-    """
-    if "tiny" not in _SESSION:
-        _SESSION["tiny"] = tiny_backbone(tmp_path_factory.mktemp("llm-home"))
-    return _SESSION["tiny"]
 
 
 @contextmanager

@@ -18,19 +18,19 @@ Each cheater records what it could reach; the tests check it reached nothing and
 from __future__ import annotations
 
 import json
-import zlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import pytest
 
-from bench import registry
+from bench import registry, seeds
 from bench.access import blind, presentation_order
+from bench.answers import ItemList, RankedItems, YesNo
 from bench.cli import main
 from bench.explainers.base import AccessDenied, Explainer, ExplainerContext
-from bench.tasks.base import opaque_id
+from bench.tasks.base import Task, opaque_id
 from bench.types import Instance, Prediction
 
 FAST = [
@@ -54,10 +54,9 @@ def _try(fn: Any) -> Any:
 
 
 class _Cheater(Explainer):
+    """Answers retrieval, classification and history reconstruction (not ranking)."""
+
     access = "behavior"
-    tasks: ClassVar[frozenset[str] | None] = frozenset(
-        {"next_item_retrieval", "interest_classification", "history_reconstruction"}
-    )
 
     def fit(self, train: Mapping[str, list[Instance]], ctx: ExplainerContext) -> None:
         self.ctx = ctx
@@ -69,18 +68,19 @@ class _Cheater(Explainer):
         r["labels_seen"] += sum(i.label is not None for i in instances)
         r["keys_seen"] += sum(bool(i.key) for i in instances)
 
-    def predict(self, task: str, instances: list[Instance]) -> list[Prediction]:
+    def classify(self, task: Task, instances: list[Instance]) -> list[YesNo]:
         self._record(instances)
-        kind = self.ctx.tasks[task].spec.kind
-        if kind == "interest_classification":
-            return [
-                Prediction(i.instance_id, y, score=float(y)) for i, y in zip(instances, self.guess(instances))
-            ]
-        if kind == "history_reconstruction":
-            return [Prediction(i.instance_id, list(self.history_of(i))) for i in instances]
-        for i in instances:  # retrieval: remember what each user was shown (a cross-task link)
+        return [YesNo(bool(y), score=float(y)) for y in self.guess(instances)]
+
+    def reconstruct(self, task: Task, instances: list[Instance]) -> list[ItemList]:
+        self._record(instances)
+        return [ItemList(self.history_of(i)) for i in instances]
+
+    def retrieve(self, task: Task, instances: list[Instance]) -> list[RankedItems]:
+        self._record(instances)
+        for i in instances:  # remember what each user was shown (a cross-task link)
             self.seen_histories[i.user] = tuple(i.history)
-        return [Prediction(i.instance_id, []) for i in instances]
+        return [RankedItems([]) for _ in instances]
 
     def guess(self, instances: list[Instance]) -> list[int]:
         return [0] * len(instances)
@@ -115,16 +115,14 @@ class UndoOrder(_Cheater):
 
     name = "cheat-unshuffle"
 
-    def predict(self, task: str, instances: list[Instance]) -> list[Prediction]:
-        self._task = task
-        return super().predict(task, instances)
+    def answer(self, task: Task, instances: list[Instance]) -> list[Prediction]:
+        self._task = task.name
+        return super().answer(task, instances)
 
     def guess(self, instances: list[Instance]) -> list[int]:
         n = len(instances)
         guessed = presentation_order(str(self.ctx.seed), self._task, n)
-        old = np.random.default_rng(
-            np.random.SeedSequence([self.ctx.seed, zlib.crc32(self._task.encode()), 8_000_003])
-        ).permutation(n)
+        old = seeds.rng(self.ctx.seed, self._task, seeds.PRESENTATION).permutation(n)
         return [int(old[j] % 2 == 0) ^ int(guessed[j] % 2 == 1) for j in range(n)]
 
 
@@ -273,11 +271,10 @@ def test_context_fields_by_access_level() -> None:
         _ = ctx.embeddings
 
     class _Task:
+        hides_history = True
+
         def public_meta_keys(self) -> frozenset[str]:
             return frozenset({"user_vector"})
-
-        def hides_history(self) -> bool:
-            return True
 
     inst = Instance("abc", "t", 7, (1, 2), 1, (3,), {"user_vector": [0.1], "prefix_len": 9}, key="t/x/u7/0/a")
     b = blind(inst, _Task(), "behavior")  # type: ignore[arg-type]
@@ -300,12 +297,11 @@ class _StrictTarget(Explainer):
 
     name = "strict-target"
     access = "behavior"
-    tasks: ClassVar[frozenset[str] | None] = frozenset({"interest_classification"})
 
     def fit(self, train: Mapping[str, list[Instance]], ctx: ExplainerContext) -> None:
         self.f = ctx.target
 
-    def predict(self, task: str, instances: list[Instance]) -> list[Prediction]:
+    def classify(self, task: Task, instances: list[Instance]) -> list[YesNo]:
         return []
 
 

@@ -141,16 +141,13 @@ def test_cache_keeps_results_of_a_judge_that_fails_midway(tmp_path):
 # -- local judge -----------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    pytest.importorskip("transformers")
-    pytest.importorskip("tokenizers")
-    from llm_fixtures import session_tiny
-
-    return session_tiny(tmp_path_factory)
+def _loglik_figures(transcript: str) -> list[float]:
+    """The four log-likelihoods a log-likelihood judge printed, in grade order."""
+    block = transcript.split("[log-likelihoods]\n", 1)[1].split("\n[chosen]", 1)[0]
+    return [float(line.rsplit("= ", 1)[1]) for line in block.splitlines()]
 
 
-def test_local_judge_loglik_on_tiny_random(tiny):
+def test_local_judge_loglik_on_tiny_random(tiny, monkeypatch):
     from llm_fixtures import one_thread
 
     from bench.judge.local import LocalJudge
@@ -158,17 +155,27 @@ def test_local_judge_loglik_on_tiny_random(tiny):
     judge = LocalJudge("tiny-random", backbone=tiny, mode="loglik")
     with one_thread():
         results = judge.grade(ITEMS)
-        assert [r.grade in (0, 1, 2, 3) for r in results] == [True] * 3
         for item, r in zip(ITEMS, results, strict=True):
             assert item.explanation in r.transcript and "[log-likelihoods]" in r.transcript
             assert all(f"log P({a!r})" in r.transcript for a in GRADE_ANSWERS)
+            figures = _loglik_figures(r.transcript)
+            # the grade is the most likely answer (the first on a tie), and the transcript says so
+            assert r.grade == figures.index(max(figures))
+            assert r.transcript.endswith(f"[chosen]\n{GRADE_ANSWERS[r.grade]}")
         assert [r.grade for r in judge.grade(ITEMS)] == [r.grade for r in results]  # deterministic
         assert judge.id == "local:tiny-random/loglik" and tiny.sha256 in judge.fingerprint
         generating = LocalJudge("tiny-random", backbone=tiny, mode="generate", max_new_tokens=4)
-        out = generating.grade(ITEMS[:1])
-        assert out[0].grade in (None, 0, 1, 2, 3) and out[0].transcript.startswith(
-            judge.prompts(ITEMS[:1])[0]
-        )
+        (out,) = generating.grade(ITEMS[:1])
+    prompt = judge.prompts(ITEMS[:1])[0]
+    assert out.transcript.startswith(prompt)
+    # an untrained model writes no grade: the reply is kept and the grade is unreadable (None)
+    reply = out.transcript[len(prompt) :]
+    assert out.grade == parse_grade(reply) is None
+    # a reply that states a grade is read as that grade
+    monkeypatch.setattr(
+        "bench.llm.generation.generate", lambda backbone, prompts, **kw: [["GRADE: 2"] for _ in prompts]
+    )
+    assert [r.grade for r in generating.grade(ITEMS)] == [2, 2, 2]
 
 
 def test_judge_check_metrics_with_a_stub():

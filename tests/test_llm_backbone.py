@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
-import time
 import zipfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,7 +16,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("tokenizers")
 
-from llm_fixtures import SMOLLM2_WHEEL, TITLES, one_thread, private_home, session_tiny, tiny_backbone  # noqa: E402
+from llm_fixtures import SMOLLM2_WHEEL, TITLES, tiny_backbone  # noqa: E402
 
 from bench.device import resolve_device  # noqa: E402
 from bench.errors import UserError  # noqa: E402
@@ -25,21 +25,7 @@ from bench.llm.backbone import load_backbone, resolve_dtype  # noqa: E402
 from bench.llm.chat import encode_prompt, format_prompt  # noqa: E402
 from bench.llm.digest import cached_digest, sha256_file  # noqa: E402
 
-
-@pytest.fixture(scope="session")
-def tiny(tmp_path_factory):
-    return session_tiny(tmp_path_factory)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    with one_thread():
-        yield
-
-
-@pytest.fixture
-def llm_home(tmp_path, monkeypatch):
-    return private_home(tmp_path, monkeypatch)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _state(backbone) -> dict:
@@ -83,12 +69,19 @@ def test_tiny_random_shape_and_tokenizer(tiny):
     assert tiny.info["n_params"] == sum(p.numel() for p in tiny.model.parameters())
 
 
-def test_tiny_random_is_built_once_then_loaded_from_the_cache(llm_home, monkeypatch):
+def _cache_events(caplog, logger: str) -> list[str]:
+    """What the loader logged about building vs reusing a checkpoint (then forget it)."""
+    events = [r.getMessage().split(" ", 1)[0] for r in caplog.records if r.name == logger]
+    caplog.clear()
+    return [e for e in events if e in ("built", "reusing", "converting")]
+
+
+def test_tiny_random_is_built_once_then_loaded_from_the_cache(llm_home, monkeypatch, caplog):
     from bench.llm import tiny as tiny_mod
 
-    t0 = time.perf_counter()
+    caplog.set_level(logging.INFO, logger="bench.llm.tiny")
     first = load_backbone("tiny-random", titles=TITLES[:20])
-    assert time.perf_counter() - t0 < 10
+    assert _cache_events(caplog, "bench.llm.tiny") == ["built"]
     directory = Path(first.info["checkpoint"])
     assert directory.is_relative_to(llm_home) and (directory / "model.safetensors").is_file()
     assert (directory / ".recxbench-sha256.json").is_file()
@@ -100,6 +93,7 @@ def test_tiny_random_is_built_once_then_loaded_from_the_cache(llm_home, monkeypa
     monkeypatch.setattr(tiny_mod, "build_tokenizer", boom)
     monkeypatch.setattr("bench.llm.digest.sha256_file", boom)  # the digest comes from its cache too
     second = load_backbone("tiny-random", titles=TITLES[:20])
+    assert _cache_events(caplog, "bench.llm.tiny") == ["reusing"]
     assert second.sha256 == first.sha256
     assert all(
         torch.equal(a, b) for a, b in zip(first.model.parameters(), second.model.parameters(), strict=True)
@@ -285,7 +279,7 @@ def smollm2_home(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_real_gguf_conversion_matches_the_direct_gguf_load(smollm2_home, monkeypatch):
+def test_real_gguf_conversion_matches_the_direct_gguf_load(smollm2_home, monkeypatch, caplog):
     from bench.llm.convert import load_gguf
 
     gguf = _real_gguf(smollm2_home)
@@ -308,7 +302,13 @@ def test_real_gguf_conversion_matches_the_direct_gguf_load(smollm2_home, monkeyp
     assert (a - b).abs().max().item() < 1e-4
 
     # Converted once: the next load (here through the DIR::FILE spelling) reads the plain checkpoint.
-    t0 = time.perf_counter()
+    def boom(*args, **kwargs):
+        raise AssertionError("converted again instead of reading the cache")
+
+    monkeypatch.setattr("bench.llm.convert.load_gguf", boom)
+    caplog.set_level(logging.INFO, logger="bench.llm.convert")
+    caplog.clear()
     again = load_backbone(f"{gguf.parent}::{gguf.name}", device="cpu")
-    assert time.perf_counter() - t0 < 15 and again.sha256 == converted.sha256
+    assert _cache_events(caplog, "bench.llm.convert") == ["reusing"]
+    assert again.sha256 == converted.sha256
     assert again.info["checkpoint"] == info["checkpoint"]

@@ -89,11 +89,11 @@ def test_ranking_parse_repairs_are_counted() -> None:
     expl.ctx = Ctx()  # type: ignore[assignment]
     inst = Instance("r/1", "item_ranking", 0, (), None, candidates=(0, 1, 2, 3))
     clean = expl.parse_ranking(inst, "Gamma; Alpha; Delta; Beta")
-    assert clean.output == [2, 0, 3, 1] and clean.parse_ok
+    assert clean.items == (2, 0, 3, 1) and clean.parse_ok
     repaired = expl.parse_ranking(inst, "1. Gamma\n2. Gamma\n3. Omega")
-    assert repaired.output == [2, 0, 1, 3] and not repaired.parse_ok
+    assert repaired.items == (2, 0, 1, 3) and not repaired.parse_ok
     empty = expl.parse_ranking(inst, "")
-    assert empty.output == [0, 1, 2, 3] and not empty.parse_ok
+    assert empty.items == (0, 1, 2, 3) and not empty.parse_ok
 
 
 def test_unknown_llm_parameter_is_a_user_error() -> None:

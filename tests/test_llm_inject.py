@@ -1,16 +1,14 @@
-"""bench.llm.inject on the tiny-random backbone: placement, training, batching, loading, ablations."""
+"""bench.llm.inject and bench.llm.injected on the tiny-random backbone: placement, training, batching, loading, ablations."""
 
 from __future__ import annotations
 
 import copy
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("peft")
@@ -30,31 +28,24 @@ from bench.llm.inject import (  # noqa: E402
     add_placeholder_tokens,
     build_injector,
     check_target_dim,
-    generate_injected,
     item_vectors,
     load_injector,
-    score_continuations_injected,
     target_vectors,
 )
-from bench.llm.training import LoraTrainConfig, TrainExample, load_adapter, train_lora  # noqa: E402
+from bench.llm.injected import generate_injected, score_continuations_injected  # noqa: E402
+from bench.llm.lora import LoraTrainConfig, TrainExample, load_adapter, train_lora  # noqa: E402
 from bench.llm.trie import TitleTrie  # noqa: E402
 
 # Resizing the vocabulary makes peft save the embedding matrices with every adapter; expected here.
-pytestmark = pytest.mark.filterwarnings("ignore:Setting `save_embedding_layers` to `True`:UserWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Setting `save_embedding_layers` to `True`:UserWarning"),
+    pytest.mark.usefixtures("single_thread"),
+]
 
 TITLES = make_titles(30, seed=7)
 REC_DIM = 6
 ATOL = 1e-4
 COLOURS = ["red", "blue", "green", "black"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny matmuls are fastest (and far less noisy on a busy 2-core box) on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

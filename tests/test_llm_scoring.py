@@ -10,21 +10,12 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("tokenizers")
 
-from llm_fixtures import make_prompts, one_thread, session_tiny  # noqa: E402
+from llm_fixtures import make_prompts  # noqa: E402
 
 from bench.llm.chat import encode_continuation, encode_prompt, format_prompt  # noqa: E402
 from bench.llm.scoring import score_continuations, score_token_ids  # noqa: E402
 
-
-@pytest.fixture(scope="session")
-def tiny(tmp_path_factory):
-    return session_tiny(tmp_path_factory)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    with one_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 ATOL = 1e-4

@@ -1,14 +1,12 @@
-"""Tests for bench.llm.training on a tiny random Llama with a BPE tokenizer trained in the test."""
+"""Tests for bench.llm.lora (LoRA training) and bench.llm.adapter on a tiny random Llama with a BPE tokenizer trained in the test."""
 
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 pytest.importorskip("peft")
@@ -17,14 +15,13 @@ tokenizers = pytest.importorskip("tokenizers")
 
 from safetensors.torch import load_file  # noqa: E402
 
+from bench.llm.adapter import Bundle, is_checkpointing  # noqa: E402
 from bench.llm.backbone import Backbone  # noqa: E402
-from bench.llm.training import (  # noqa: E402
+from bench.llm.lora import (  # noqa: E402
     IGNORE_INDEX,
     LoraTrainConfig,
     TrainExample,
     _batch_nll,
-    _Bundle,
-    _checkpointing,
     collate,
     encode_example,
     load_adapter,
@@ -44,13 +41,7 @@ CORPUS = [_prompt(i) + f" {c}" for i, c in enumerate(COLOURS)] + [
 ] * 3
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny matmuls are fastest (and far less noisy on a busy 2-core box) on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +137,7 @@ def test_batch_nll_on_kept_positions_equals_a_full_forward(tokenizer) -> None:
     encoded = [encode_example(tokenizer, p, a, max_length=64) for p, a in pairs]
     batch = collate([(enc, i) for i, enc in enumerate(encoded)], pad_id=tokenizer.pad_token_id)
     with torch.no_grad():
-        nll, count = _batch_nll(_Bundle(bb.model, None, None), batch, examples)
+        nll, count = _batch_nll(Bundle(bb.model, None, None), batch, examples)
     for row, ((prompt, answer), enc) in enumerate(zip(pairs, encoded, strict=True)):
         assert count[row].item() == len(enc.input_ids) - enc.n_prompt
         assert nll[row].item() == pytest.approx(
@@ -308,7 +299,7 @@ def test_max_steps_caps_training_and_long_answers_are_logged_once(tokenizer, tmp
         TrainExample(_prompt(i), " the quick brown fox jumps over the lazy dog" * 4) for i in range(6)
     ]
     cfg = LoraTrainConfig(epochs=3, batch_size=2, max_length=12, max_steps=4)
-    with caplog.at_level(logging.WARNING, logger="bench.llm.training"):
+    with caplog.at_level(logging.WARNING, logger="bench.llm.lora"):
         report = train_lora(_backbone(tokenizer), examples, cfg, out_dir=tmp_path, progress=False)
     assert report.steps == 4 and report.epochs == 2  # 3 steps per epoch: stops inside epoch 2
     cut = [r for r in caplog.records if "longer than max_length" in r.getMessage()]
@@ -335,7 +326,7 @@ def test_checkpointing_and_bf16_paths_restore_the_base_model(tokenizer, tmp_path
     report = train_lora(backbone, _colour_examples(), cfg, out_dir=tmp_path, progress=False)
     assert report.steps == 2 and all(loss == loss for loss in report.losses)  # finite, not nan
     model = backbone.model
-    assert not _checkpointing(model) and not model.training
+    assert not is_checkpointing(model) and not model.training
     assert not any("lora" in n or "modules_to_save" in n for n, _ in model.named_parameters())
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert all(p.dtype == torch.float32 for p in model.parameters())

@@ -12,14 +12,20 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from bench.data.dataset import Dataset, leave_one_out
-from bench.explainers import surrogate
+from bench.explainers import surrogate, surrogate_features
 from bench.explainers.base import ExplainerContext
 from bench.explainers.baselines import RandomExplainer
 from bench.explainers.surrogate import SurrogateTreeExplainer
 from bench.tasks.base import BuildInput, TaskSpec
 from bench.tasks.classification import InterestClassification
+from bench.tasks.explanation import ExplanationRubric
 from bench.tasks.ranking import ItemRanking
 from bench.tasks.retrieval import NextItemRetrieval
+
+#: an explanation task (explanations need no judge until scored)
+EXPLANATION = ExplanationRubric(
+    TaskSpec("explanation_rubric", "explanation_rubric", 1, "", {}, main_metric="rubric")
+)
 
 GENRES = ("Action", "Comedy", "Drama")
 N_USERS, N_ITEMS = 80, 30
@@ -118,6 +124,11 @@ def make_setup(*, with_metadata: bool = True):
     return ds, tasks, parts, ctx
 
 
+def explain(model, insts) -> list[str]:
+    """The model's explanations of ``insts``, through the one dispatch (``answer``) as the runner asks."""
+    return [p.output for p in model.answer(EXPLANATION, insts)]
+
+
 def blinded(insts):
     return [replace(i, label=None, meta={}) for i in insts]
 
@@ -131,7 +142,7 @@ def evaluate(explainer, tasks, parts, ctx) -> dict[str, float]:
         ("next_item_retrieval", "hr@5"),
     ):
         test = parts[name]["align_test"]
-        preds = explainer.predict(name, blinded(test))
+        preds = explainer.answer(tasks[name], blinded(test))
         assert [p.instance_id for p in preds] == [i.instance_id for i in test]
         out[name] = float(tasks[name].score(test, preds)[metric].mean())
     return out
@@ -189,7 +200,7 @@ def test_explanations_are_grounded(setup, fitted):
     ds, _, parts, _ = setup
     model, _ = fitted
     insts = parts["interest_classification"]["align_test"] + parts["item_ranking"]["align_test"][:3]
-    texts = model.explain(blinded(insts))
+    texts = explain(model, blinded(insts))
     assert len(texts) == len(insts)
     for inst, text in zip(insts, texts, strict=True):
         assert text and ("Recommended" in text or "Not recommended" in text)
@@ -211,44 +222,44 @@ def test_deterministic(setup, fitted):
     again = SurrogateTreeExplainer()
     assert evaluate(again, tasks, parts, ctx) == scores
     test = blinded(parts["next_item_retrieval"]["align_test"])
-    assert [p.output for p in again.predict("next_item_retrieval", test)] == [
-        p.output for p in model.predict("next_item_retrieval", test)
+    assert [p.output for p in again.answer(tasks["next_item_retrieval"], test)] == [
+        p.output for p in model.answer(tasks["next_item_retrieval"], test)
     ]
     insts = blinded(parts["interest_classification"]["align_test"][:6])
-    assert again.explain(insts) == model.explain(insts)
+    assert explain(again, insts) == explain(model, insts)
 
 
 def test_predictions_are_well_formed(setup, fitted):
-    _, _, parts, _ = setup
+    _, tasks, parts, _ = setup
     model, _ = fitted
     for inst, pred in zip(
         parts["next_item_retrieval"]["align_test"],
-        model.predict("next_item_retrieval", blinded(parts["next_item_retrieval"]["align_test"])),
+        model.answer(tasks["next_item_retrieval"], blinded(parts["next_item_retrieval"]["align_test"])),
         strict=True,
     ):
         assert len(pred.output) == 10 and len(set(pred.output)) == 10
         assert not set(pred.output) & set(inst.history)
     for inst, pred in zip(
         parts["item_ranking"]["align_test"],
-        model.predict("item_ranking", blinded(parts["item_ranking"]["align_test"])),
+        model.answer(tasks["item_ranking"], blinded(parts["item_ranking"]["align_test"])),
         strict=True,
     ):
         assert sorted(pred.output) == sorted(inst.candidates)
-    for pred in model.predict(
-        "interest_classification", blinded(parts["interest_classification"]["align_test"])
+    for pred in model.answer(
+        tasks["interest_classification"], blinded(parts["interest_classification"]["align_test"])
     ):
         assert pred.output in (0, 1) and 0.0 <= pred.score <= 1.0 and pred.output == int(pred.score >= 0.5)
 
 
 def test_large_catalog_pool(setup, fitted, monkeypatch):
     """Over the catalog-size cut, retrieval scores only popular + co-occurring unseen items."""
-    _, _, parts, _ = setup
+    _, tasks, parts, _ = setup
     model, _ = fitted
-    monkeypatch.setattr(surrogate, "_LARGE_CATALOG", 10)
+    monkeypatch.setattr(surrogate_features, "LARGE_CATALOG", 10)
     monkeypatch.setitem(model.params, "pool_size", 4)
     test = parts["next_item_retrieval"]["align_test"]
     popular = set(np.argsort(-model.feats.pop_log, kind="stable")[:4].tolist())
-    for inst, pred in zip(test, model.predict("next_item_retrieval", blinded(test)), strict=True):
+    for inst, pred in zip(test, model.answer(tasks["next_item_retrieval"], blinded(test)), strict=True):
         assert 0 < len(pred.output) <= 8 and not set(pred.output) & set(inst.history)
         assert popular - set(inst.history) <= set(pred.output)
 
@@ -262,7 +273,7 @@ def test_without_genres_or_years(recwarn, caplog):
     assert not any(n.startswith("genre=") for n in model.feature_names)
     assert model.info()["model"] == "RandomForestClassifier"
     assert 0.0 <= scores["interest_classification"] <= 1.0
-    assert all(model.explain(blinded(parts["interest_classification"]["align_test"][:4])))
+    assert all(explain(model, blinded(parts["interest_classification"]["align_test"][:4])))
     assert "fidelity" in caplog.text
     assert not [w for w in recwarn if "bench" in str(w.filename) or "sklearn" in str(w.filename)]
 
@@ -273,9 +284,9 @@ def test_rejects_unknown_model():
 
 
 def test_chunking_does_not_change_scores(setup, fitted, monkeypatch):
-    _, _, parts, _ = setup
+    _, tasks, parts, _ = setup
     model, _ = fitted
     test = blinded(parts["next_item_retrieval"]["align_test"])
-    whole = model.predict("next_item_retrieval", test)
+    whole = model.answer(tasks["next_item_retrieval"], test)
     monkeypatch.setattr(surrogate, "_CHUNK_ROWS", 50)
-    assert model.predict("next_item_retrieval", test) == whole
+    assert model.answer(tasks["next_item_retrieval"], test) == whole

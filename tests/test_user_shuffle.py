@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from bench.explainers.base import EmbeddingView
+from bench.explainers.llm_base import Shape
 from bench.explainers.recexplainer_embed import RecExplainerI
 from bench.types import Instance
 
@@ -34,7 +35,7 @@ def test_user_shuffle_is_a_derangement_over_users() -> None:
         per_user = {
             i.history: {e.user_vector(j).tobytes() for j in insts if j.history == i.history} for i in insts
         }
-        items = e.extras("interest_classification", insts[0])["item_vectors"]
+        items = e.extras(Shape("interest_classification", shows="item"), insts[0])["item_vectors"]
     assert all(len(v) == 1 for v in per_user.values())  # one vector per user
     assert all(not np.array_equal(got[h], own[h]) for h in histories)  # nobody keeps their own
     assert sorted(v.tobytes() for v in got.values()) == sorted(

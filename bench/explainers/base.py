@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from bench import seeds
+from bench.answers import ItemList, Permutation, RankedItems, Text, YesNo
 from bench.errors import UserError
 from bench.types import Access, Instance, Prediction
 
@@ -128,6 +130,10 @@ class ExplainerContext:
     target_: TargetRecommender | None = field(default=None, repr=False)
     embeddings_: EmbeddingView | None = field(default=None, repr=False)
 
+    def rng(self, *purpose: int | str) -> np.random.Generator:
+        """The run's random stream for ``purpose`` (:func:`bench.seeds.rng` of the suite seed)."""
+        return seeds.rng(self.seed, *purpose)
+
     @property
     def target(self) -> TargetRecommender:
         """``f`` itself — white-box explainers only."""
@@ -149,8 +155,21 @@ class ExplainerContext:
         return self.embeddings_
 
 
+#: the answer methods of the base class: a task whose answer type names another method is answered
+#: only by explainers that say so (:meth:`Explainer.supports`).
+ANSWER_METHODS = ("retrieve", "rank", "classify", "reconstruct", "explain")
+
+
 class Explainer(ABC):
-    """Base class; subclasses set ``name`` and ``access`` and implement ``fit``/``predict``.
+    """Base class; subclasses set ``name`` and ``access``, implement ``fit`` and the answer methods
+    of the tasks they answer.
+
+    Each task declares its answer type (``Task.answer``, see :mod:`bench.answers`), and the type names
+    the method that produces it: ``retrieve`` -> :class:`RankedItems`, ``rank`` -> :class:`Permutation`,
+    ``classify`` -> :class:`YesNo`, ``reconstruct`` -> :class:`ItemList`, ``explain`` -> :class:`Text`.
+    Every method receives the :class:`~bench.tasks.base.Task` object (its ``name``, ``params`` and
+    ``spec.kind``) and the blinded instances, and returns one answer per instance, in order. The
+    runner calls :meth:`answer`, which dispatches once on the task's answer type.
 
     Constructor keyword arguments come from the suite YAML (``explainers: [{name: x, params: {...}}]``)
     and must be JSON-serialisable; they are part of the cache key.
@@ -158,28 +177,74 @@ class Explainer(ABC):
 
     name: ClassVar[str] = ""
     access: ClassVar[Access] = "behavior"
-    #: task *kinds* this explainer answers; ``None`` = every alignment task.
-    tasks: ClassVar[frozenset[str] | None] = None
+    #: True when the explainer runs an LLM backbone: the suite's ``backbone`` becomes its default.
+    uses_backbone: ClassVar[bool] = False
     #: one line for ``recxbench list explainers``.
     summary: ClassVar[str] = ""
 
     def __init__(self, **params: Any) -> None:
         self.params = dict(params)
 
-    def supports(self, kind: str) -> bool:
-        """Whether this explainer answers tasks of ``kind`` (others show as "n/a", never 0)."""
-        return self.tasks is None or kind in self.tasks
-
     @abstractmethod
     def fit(self, train: Mapping[str, list[Instance]], ctx: ExplainerContext) -> None:
         """Learn from align-train instances (task name -> instances)."""
 
-    @abstractmethod
-    def predict(self, task: str, instances: list[Instance]) -> list[Prediction]:
-        """Answer ``instances`` of ``task``; one prediction per instance, same order."""
+    # -- capabilities and dispatch --------------------------------------------------------------
 
-    def explain(self, instances: list[Instance]) -> list[str]:
-        """Explain the target's decision on each instance; optional."""
+    def supports(self, task: Task) -> bool:
+        """Whether this explainer answers ``task`` (others show as "n/a", never 0).
+
+        By default: it implements the method named by the task's answer type. A task whose answer
+        type names a method the base class does not have (a new task kind with a new answer type)
+        is not supported, so existing explainers show n/a for it with no edit; an explainer written
+        for it overrides this method. Subclasses may also narrow it (e.g. no prompt for a kind).
+        """
+        method = getattr(task.answer, "method", None)
+        if method not in ANSWER_METHODS:
+            return False
+        return getattr(type(self), method) is not getattr(Explainer, method)
+
+    def answer(self, task: Task, instances: list[Instance]) -> list[Prediction]:
+        """Answer ``instances`` of ``task`` with the method its answer type names; one prediction per
+        instance, same order. A wrong count or answer type is a bug of the explainer: RuntimeError."""
+        kind = task.answer
+        method = getattr(self, kind.method, None)
+        if method is None or not self.supports(task):
+            raise RuntimeError(f"explainer {self.name!r} does not answer task {task.name!r}")
+        answers = list(method(task, instances))
+        if len(answers) != len(instances):
+            raise RuntimeError(
+                f"explainer {self.name!r} returned {len(answers)} answers for {len(instances)} "
+                f"instances of task {task.name!r}"
+            )
+        wrong = next((a for a in answers if not isinstance(a, kind)), None)
+        if wrong is not None:
+            raise RuntimeError(
+                f"explainer {self.name!r} answered task {task.name!r} with {type(wrong).__name__}, "
+                f"not {kind.__name__}"
+            )
+        return [a.to_prediction(i.instance_id) for i, a in zip(instances, answers, strict=True)]
+
+    # -- the answer methods (not implemented: an explainer overrides those it answers) ----------
+
+    def retrieve(self, task: Task, instances: list[Instance]) -> list[RankedItems]:
+        """Retrieval: up to the task's K items per instance, best first."""
+        raise NotImplementedError(f"explainer {self.name!r} does not answer retrieval tasks")
+
+    def rank(self, task: Task, instances: list[Instance]) -> list[Permutation]:
+        """Ranking: the shown candidates in the explainer's order, best first."""
+        raise NotImplementedError(f"explainer {self.name!r} does not answer ranking tasks")
+
+    def classify(self, task: Task, instances: list[Instance]) -> list[YesNo]:
+        """Classification: like (True) or not, with an optional score."""
+        raise NotImplementedError(f"explainer {self.name!r} does not answer classification tasks")
+
+    def reconstruct(self, task: Task, instances: list[Instance]) -> list[ItemList]:
+        """History reconstruction: the items of the hidden history."""
+        raise NotImplementedError(f"explainer {self.name!r} does not reconstruct histories")
+
+    def explain(self, task: Task, instances: list[Instance]) -> list[Text]:
+        """Explanations of the target's decision on each instance."""
         raise NotImplementedError(f"explainer {self.name!r} does not produce explanations")
 
     def info(self) -> dict[str, Any]:

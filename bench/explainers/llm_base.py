@@ -15,83 +15,65 @@ How each task is answered (the same for every LLM explainer, so they differ only
   fails every time);
 * classification — the log-likelihoods of the "Yes" and "No" answers (never parsed from free
   text); ``score = sigmoid(log P(Yes) - log P(No))``;
-* history reconstruction — not answerable from text alone (n/a) unless a subclass says otherwise.
+* history reconstruction — greedy generation of titles resolved through the catalog; only for
+  explainers whose prompts carry the user's vector (the history is hidden): text-only ones show n/a.
+
+What a question shows follows the task's answer type (:class:`Shape`), never its name: the
+template is the task kind's (``explanation`` for explanations), so a task kind without a template
+in the prompt set is n/a for the LLM explainers.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
-from bench.errors import ConfigError
+from bench import seeds
+from bench.answers import ItemList, Permutation, RankedItems, Text, YesNo
 from bench.explainers.base import Explainer, ExplainerContext
+from bench.explainers.llm_params import load_defaults, merge_params
+from bench.explainers.llm_text import answer_text, parse_items, parse_ranking
 from bench.explainers.prompts import PromptSet, load_prompts
-from bench.types import Instance, Prediction
+from bench.tasks.base import Task
+from bench.types import Instance
 
 log = logging.getLogger(__name__)
 
-RETRIEVAL, RANKING, CLASSIFICATION, HISTORY = (
-    "next_item_retrieval",
-    "item_ranking",
-    "interest_classification",
-    "history_reconstruction",
-)
-_SPLIT = re.compile(r"\s*(?:;|\n|\|)\s*")
-_NUMBERING = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s*")
+__all__ = ["LLMExplainer", "Shape", "answer_text", "load_defaults", "merge_params"]
 
 
-def load_defaults(*sections: str) -> dict[str, Any]:
-    """Defaults of ``tasks/explainers/llm.yaml``: ``common`` then each section, later ones winning."""
-    import yaml
+@dataclass(frozen=True)
+class Shape:
+    """What a question shows: its template key (before the form's prefix), which shown items it
+    names (``"candidates"``, the first ``"item"`` or ``"none"``), whether the user is in it, and ``k``
+    (how many titles a history answer names)."""
 
-    from bench.resources import tasks_dir
-
-    data = yaml.safe_load((tasks_dir() / "explainers" / "llm.yaml").read_text(encoding="utf-8"))
-    out = dict(data["common"])
-    for section in sections:
-        if section != "common":
-            out.update(data[section])
-    return out
+    key: str
+    shows: str = "none"
+    user: bool = True
+    k: int = 9
 
 
-def merge_params(name: str, defaults: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
-    """``given`` over ``defaults``; unknown keys are errors, nested mappings merge one level deep."""
-    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in defaults.items()}
-    for key, value in given.items():
-        if key not in defaults:
-            raise ConfigError(
-                f"unknown parameter {key!r} for explainer {name!r}",
-                where=f"explainers[{name}].params",
-                fix=f"known parameters: {', '.join(sorted(defaults))} (tasks/explainers/llm.yaml)",
-            )
-        if isinstance(defaults[key], dict) and isinstance(value, dict):
-            unknown = set(value) - set(defaults[key]) if key == "lora" else set()
-            if unknown:
-                raise ConfigError(
-                    f"unknown parameter(s) {', '.join(sorted(unknown))} in {key}",
-                    where=f"explainers[{name}].params.{key}",
-                    fix=f"known: {', '.join(sorted(defaults[key]))}",
-                )
-            out[key] = {**defaults[key], **value}
-        else:
-            out[key] = value
-    return out
-
-
-def answer_text(prompt: str, answer: str) -> str:
-    """An answer as written right after ``prompt``: no leading space after a newline or space."""
-    return answer if not prompt or prompt[-1].isspace() else " " + answer
+#: which items a question names, by the task's answer type (an answer type not here is n/a)
+_SHOWS: dict[type, str] = {
+    RankedItems: "none",
+    Permutation: "candidates",
+    YesNo: "item",
+    ItemList: "none",
+    Text: "item",
+}
+#: the auxiliary item-title question of the embedding explainers: ``<item>`` -> its title
+ITEM_TITLE = Shape("item_title", shows="item", user=False)
 
 
 class LLMExplainer(Explainer):
     """Base class: loads a backbone, turns instances into prompts and answers into predictions."""
 
-    tasks = frozenset({RETRIEVAL, RANKING, CLASSIFICATION})
     uses_backbone: ClassVar[bool] = True
     defaults_sections: ClassVar[tuple[str, ...]] = ("common",)
     #: prompt form: "behavior" (titles), "intention" (<user>/<item> vectors), "hybrid" (both)
@@ -122,14 +104,20 @@ class LLMExplainer(Explainer):
         k = int(self.params["few_shot"])
         if k <= 0:
             return
-        rng = np.random.default_rng(np.random.SeedSequence([self.ctx.seed, 424242]))
+        rng = self.ctx.rng(seeds.FEW_SHOT)
         for task, insts in train.items():
             if insts:
                 idx = rng.choice(len(insts), size=min(k, len(insts)), replace=False)
                 self.shots[task] = [insts[int(i)] for i in sorted(idx)]
 
-    def kind(self, task: str) -> str:
-        return self.ctx.tasks[task].spec.kind
+    def supports(self, task: Task) -> bool:
+        """The base rule, narrowed: a known answer type, a template for the task in the prompt set,
+        and for tasks that hide the history a prompt that carries the user (not the behavior form)."""
+        if not super().supports(task) or task.answer not in _SHOWS:
+            return False
+        if task.hides_history and self.form == "behavior":
+            return False
+        return self.prompts.n_variants(self.template_key(self.shape(task))) > 0
 
     def info(self) -> dict[str, Any]:
         b = self.backbone
@@ -155,10 +143,25 @@ class LLMExplainer(Explainer):
 
     # -- prompts ----------------------------------------------------------------------------------
 
+    def shape(self, task: Task) -> Shape:
+        """The question shape of ``task``, from its answer type (see :class:`Shape`)."""
+        key = "explanation" if task.answer is Text else task.spec.kind
+        return Shape(key, _SHOWS[task.answer], k=int(task.params.get("history_len", 9)))
+
+    def template_key(self, shape: Shape) -> str:
+        return shape.key if self.form == "behavior" else f"{self.form}.{shape.key}"
+
     def titles(self, items: Sequence[int]) -> list[str]:
         return [self.ctx.dataset.titles[int(i)] or f"item {self.ctx.dataset.item_ids[int(i)]}" for i in items]
 
-    def question(self, kind: str, inst: Instance, *, variant: int = 0) -> str:
+    @staticmethod
+    def shown(shape: Shape, inst: Instance) -> list[int]:
+        """The items a question of ``shape`` names for ``inst``."""
+        if shape.shows == "candidates":
+            return list(inst.candidates)
+        return list(inst.candidates[:1]) if shape.shows == "item" else []
+
+    def question(self, shape: Shape, inst: Instance, *, variant: int = 0) -> str:
         """The user-turn text of an instance (no answer, no chat formatting).
 
         Behavior prompts name items by title; intention prompts write ``<user>``/``<item>``
@@ -167,55 +170,53 @@ class LLMExplainer(Explainer):
         from bench.llm.inject import ITEM_TOKEN, USER_TOKEN
 
         hist = self.titles(inst.history[-int(self.params["max_history_titles"]) :])
-        k = int(self.ctx.tasks[self._task_of(kind)].params.get("history_len", 9)) if kind == HISTORY else 9
-        values: dict[str, Any] = {"history": hist, "k": k, "user": USER_TOKEN}
-        shown = list(inst.candidates) if kind == RANKING else list(inst.candidates[:1])
+        values: dict[str, Any] = {"history": hist, "k": shape.k, "user": USER_TOKEN}
+        shown = self.shown(shape, inst)
         names = self.titles(shown)
         if self.form == "intention":
             names = [ITEM_TOKEN] * len(shown)
         elif self.form == "hybrid":
             names = [f'{ITEM_TOKEN} "{t}"' for t in names]
-        if kind == RANKING:
+        if shape.shows == "candidates":
             values["candidates"] = names
-        if kind in (CLASSIFICATION, "explanation", "item_title"):
+        elif shape.shows == "item":
             values["item"] = names[0]
-        key = kind if self.form == "behavior" else f"{self.form}.{kind}"
-        return self.prompts.render(key, variant, **values)
+        return self.prompts.render(self.template_key(shape), variant, **values)
 
-    def _task_of(self, kind: str) -> str:
-        return next((t for t, task in self.ctx.tasks.items() if task.spec.kind == kind), kind)
-
-    def answer(self, kind: str, inst: Instance) -> str:
+    def target_answer(self, task: Task, inst: Instance) -> str:
         """The target's answer to a (labelled) instance, as the LLM should write it."""
         sep = self.prompts.answers["separator"]
-        if kind == RETRIEVAL:
-            return self.titles([inst.label[0]])[0]
-        if kind == RANKING:
-            return sep.join(self.titles(inst.label))
-        if kind == CLASSIFICATION:
+        if task.answer is YesNo:
             return self.prompts.answers["yes" if int(inst.label) == 1 else "no"]
-        if kind == HISTORY:
+        if task.answer is RankedItems:
+            return self.titles([inst.label[0]])[0]
+        if task.answer in (Permutation, ItemList):
             return sep.join(self.titles(inst.label))
-        raise ValueError(kind)
+        raise ValueError(f"{self.name}: no written answer for {task.answer.__name__}")
 
-    def prompt(self, task: str, inst: Instance) -> str:
+    def prompt(self, task: Task, inst: Instance) -> str:
         """The chat-formatted evaluation prompt (with few-shot examples first when configured)."""
         from bench.llm.chat import format_prompt
 
-        kind = self.kind(task)
-        text = self.question(kind, inst)
-        shots = self.shots.get(task, []) if self.form == "behavior" else []
+        shape = self.shape(task)
+        text = self.question(shape, inst)
+        shots = self.shots.get(task.name, []) if self.form == "behavior" else []
         if shots:
             blocks = [
-                f"Example {j + 1}:\n{self.question(kind, s)}\nAnswer: {self.answer(kind, s)}"
+                f"Example {j + 1}:\n{self.question(shape, s)}\nAnswer: {self.target_answer(task, s)}"
                 for j, s in enumerate(shots)
             ]
             text = "\n\n".join([*blocks, f"Now the question:\n{text}"])
         return format_prompt(self.backbone, text)
 
+    def inputs(self, task: Task, instances: list[Instance]) -> tuple[list[str], list[Any]]:
+        """Prompts and injected vectors of ``instances``."""
+        shape = self.shape(task)
+        return [self.prompt(task, i) for i in instances], [self.extras(shape, i) for i in instances]
+
     # -- answering --------------------------------------------------------------------------------
 
-    def extras(self, kind: str, inst: Instance) -> dict[str, Any] | None:
+    def extras(self, shape: Shape, inst: Instance) -> dict[str, Any] | None:
         """Vectors to inject for an instance (``None`` for text-only explainers)."""
         return None
 
@@ -231,20 +232,6 @@ class LLMExplainer(Explainer):
 
         return score_continuations(self.backbone, prompts, conts, batch_size=batch_size)
 
-    def predict(self, task: str, instances: list[Instance]) -> list[Prediction]:
-        kind = self.kind(task)
-        prompts = [self.prompt(task, i) for i in instances]
-        extras = [self.extras(kind, i) for i in instances]
-        if kind == RETRIEVAL:
-            return self.predict_retrieval(instances, prompts, extras)
-        if kind == RANKING:
-            return self.predict_ranking(instances, prompts, extras)
-        if kind == CLASSIFICATION:
-            return self.predict_classification(instances, prompts, extras)
-        if kind == HISTORY:
-            return self.predict_history(instances, prompts, extras)
-        raise NotImplementedError(f"{self.name} does not answer {kind}")
-
     def _trie(self) -> Any:
         if getattr(self, "_title_trie", None) is None:
             from bench.llm.trie import TitleTrie
@@ -254,9 +241,8 @@ class LLMExplainer(Explainer):
             )
         return self._title_trie
 
-    def predict_retrieval(
-        self, instances: list[Instance], prompts: list[str], extras: list[Any]
-    ) -> list[Prediction]:
+    def retrieve(self, task: Task, instances: list[Instance]) -> list[RankedItems]:
+        prompts, extras = self.inputs(task, instances)
         beams = int(self.params["retrieval_beams"])
         constrained = bool(self.params["constrained"])
         outs = self._generate(
@@ -269,18 +255,20 @@ class LLMExplainer(Explainer):
             constraint=self._trie() if constrained else None,
             progress=False,
         )
-        preds = []
-        for inst, texts in zip(instances, outs):
-            ids = []
-            for text in texts:
-                r = self.ctx.catalog.resolve(text)
-                ids.append(-1 if r is None else int(r))
-            preds.append(Prediction(inst.instance_id, ids, raw=" || ".join(texts), parse_ok=bool(texts)))
-        return preds
+        answers = []
+        for texts in outs:
+            ids = [-1 if (r := self.ctx.catalog.resolve(text)) is None else int(r) for text in texts]
+            answers.append(RankedItems(ids, raw=" || ".join(texts), parse_ok=bool(texts)))
+        return answers
 
-    def predict_ranking(
+    def rank(self, task: Task, instances: list[Instance]) -> list[Permutation]:
+        prompts, extras = self.inputs(task, instances)
+        return self.rank_prompted(instances, prompts, extras)
+
+    def rank_prompted(
         self, instances: list[Instance], prompts: list[str], extras: list[Any]
-    ) -> list[Prediction]:
+    ) -> list[Permutation]:
+        """Ranking answers to ready prompts: by likelihood when ``constrained``, else generated and parsed."""
         if self.params["constrained"]:
             return self.rank_by_likelihood(instances, prompts, extras)
         texts = self._list_answers(prompts, extras)
@@ -288,7 +276,7 @@ class LLMExplainer(Explainer):
 
     def rank_by_likelihood(
         self, instances: list[Instance], prompts: list[str], extras: list[Any]
-    ) -> list[Prediction]:
+    ) -> list[Permutation]:
         """Constrained ranking: the ranking counterpart of title-constrained retrieval.
 
         The answer is written as training writes it (titles joined by the separator) and built one
@@ -318,18 +306,13 @@ class LLMExplainer(Explainer):
             )
             for i, rest, ll in zip(rows, rests, lls):
                 orders[i].append(rest[int(np.argmax(ll))])
-        preds = []
+        answers = []
         for inst, n, order in zip(instances, names, orders):
             order += [j for j in range(len(n)) if j not in order]
-            preds.append(
-                Prediction(
-                    inst.instance_id,
-                    [inst.candidates[j] for j in order],
-                    raw=sep.join(n[j] for j in order),
-                    parse_ok=True,
-                )
+            answers.append(
+                Permutation([inst.candidates[j] for j in order], raw=sep.join(n[j] for j in order))
             )
-        return preds
+        return answers
 
     def _list_answers(self, prompts: list[str], extras: list[Any]) -> list[str]:
         """Greedy answers that list titles (ranking, history), cut at the first blank line."""
@@ -342,57 +325,31 @@ class LLMExplainer(Explainer):
         )
         return [texts[0] if texts else "" for texts in outs]
 
-    def parse_ranking(self, inst: Instance, text: str) -> Prediction:
+    def parse_ranking(self, inst: Instance, text: str) -> Permutation:
         """Match generated titles to the shown candidates; repair and flag anything else."""
-        from bench.data.catalog import Catalog
+        return parse_ranking(text, inst.candidates, self.titles(inst.candidates))
 
-        cands = list(inst.candidates)
-        local = Catalog(self.titles(cands))
-        order: list[int] = []
-        clean = True
-        for piece in _SPLIT.split(text.strip()):
-            piece = _NUMBERING.sub("", piece).strip().strip('"').strip()
-            if not piece:
-                continue
-            j = local.resolve(piece)
-            if j is None or cands[j] in order:
-                clean = False
-                continue
-            order.append(cands[j])
-        missing = [c for c in cands if c not in order]
-        return Prediction(inst.instance_id, order + missing, raw=text, parse_ok=clean and not missing)
-
-    def predict_classification(
-        self, instances: list[Instance], prompts: list[str], extras: list[Any]
-    ) -> list[Prediction]:
+    def classify(self, task: Task, instances: list[Instance]) -> list[YesNo]:
+        prompts, extras = self.inputs(task, instances)
         yes, no = self.prompts.answers["yes"], self.prompts.answers["no"]
         conts = [[answer_text(p, yes), answer_text(p, no)] for p in prompts]
         lls = self._score(prompts, extras, conts, batch_size=int(self.params["batch_size"]))
-        preds = []
-        for inst, (ly, ln) in zip(instances, lls):
+        answers = []
+        for ly, ln in lls:
             p_yes = 1.0 / (1.0 + math.exp(-(ly - ln))) if ln - ly < 700 else 0.0
-            preds.append(
-                Prediction(
-                    inst.instance_id, int(ly > ln), raw=f"logP(yes)={ly:.4f} logP(no)={ln:.4f}", score=p_yes
-                )
-            )
-        return preds
+            answers.append(YesNo(ly > ln, score=p_yes, raw=f"logP(yes)={ly:.4f} logP(no)={ln:.4f}"))
+        return answers
 
-    def predict_history(
-        self, instances: list[Instance], prompts: list[str], extras: list[Any]
-    ) -> list[Prediction]:
-        preds = []
-        for inst, text in zip(instances, self._list_answers(prompts, extras)):
-            pieces = [_NUMBERING.sub("", x).strip().strip('"') for x in _SPLIT.split(text.strip())]
-            ids = [-1 if (r := self.ctx.catalog.resolve(x)) is None else int(r) for x in pieces if x]
-            preds.append(Prediction(inst.instance_id, ids, raw=text, parse_ok=bool(ids)))
-        return preds
+    def reconstruct(self, task: Task, instances: list[Instance]) -> list[ItemList]:
+        prompts, extras = self.inputs(task, instances)
+        return [parse_items(text, self.ctx.catalog) for text in self._list_answers(prompts, extras)]
 
-    def explain(self, instances: list[Instance]) -> list[str]:
+    def explain(self, task: Task, instances: list[Instance]) -> list[Text]:
         from bench.llm.chat import format_prompt
 
-        prompts = [format_prompt(self.backbone, self.question("explanation", i)) for i in instances]
-        extras = [self.extras("explanation", i) for i in instances]
+        shape = self.shape(task)
+        prompts = [format_prompt(self.backbone, self.question(shape, i)) for i in instances]
+        extras = [self.extras(shape, i) for i in instances]
         outs = self._generate(
             prompts,
             extras,
@@ -400,4 +357,4 @@ class LLMExplainer(Explainer):
             batch_size=int(self.params["batch_size"]),
             stop=("\n\n\n",),
         )
-        return [o[0] if o else "" for o in outs]
+        return [Text(o[0] if o else "") for o in outs]

@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from bench import seeds
 from bench.explainers.base import ExplainerContext
-from bench.explainers.llm_base import CLASSIFICATION, LLMExplainer
+from bench.explainers.llm_base import LLMExplainer
 from bench.types import Instance
 
 log = logging.getLogger(__name__)
@@ -42,24 +43,28 @@ class RecExplainerB(LLMExplainer):
 
     def training_examples(self, train: Mapping[str, list[Instance]], rng: np.random.Generator) -> list[Any]:
         from bench.llm.chat import format_prompt
-        from bench.llm.training import TrainExample
+        from bench.llm.lora import TrainExample
 
-        kinds = {t: self.kind(t) for t in train if self.kind(t) in set(self.params["train_tasks"])}
+        kinds = set(self.params["train_tasks"])  # task kinds trained on
+        tasks = [self.ctx.tasks[t] for t in train if self.ctx.tasks[t].spec.kind in kinds]
         cap = self.params["max_train_examples"]
-        weights = {t: float(self.params["task_weights"].get(k, 1.0)) for t, k in kinds.items()}
+        weights = {t.name: float(self.params["task_weights"].get(t.spec.kind, 1.0)) for t in tasks}
         total_w = sum(weights.values()) or 1.0
         examples: list[TrainExample] = []
-        for task, kind in kinds.items():
-            insts = list(train[task])
+        for task in tasks:
+            insts = list(train[task.name])
             if cap is not None:
-                n = min(len(insts), int(round(int(cap) * weights[task] / total_w)))
+                n = min(len(insts), int(round(int(cap) * weights[task.name] / total_w)))
                 insts = [insts[int(i)] for i in rng.choice(len(insts), size=n, replace=False)]
+            shape = self.shape(task)
             for inst in insts:
-                variant = (
-                    int(rng.integers(0, self.prompts.n_variants(kind))) if self.params["paraphrases"] else 0
+                # the count of the behavior form's paraphrases, whatever the form (keeps the draws)
+                n_variants = self.prompts.n_variants(shape.key)
+                variant = int(rng.integers(0, n_variants)) if self.params["paraphrases"] else 0
+                prompt = format_prompt(self.backbone, self.question(shape, inst, variant=variant))
+                examples.append(
+                    TrainExample(prompt, self.target_answer(task, inst), self.extras(shape, inst) or {})
                 )
-                prompt = format_prompt(self.backbone, self.question(kind, inst, variant=variant))
-                examples.append(TrainExample(prompt, self.answer(kind, inst), self.extras(kind, inst) or {}))
         examples += self.item_examples(rng)
         order = rng.permutation(len(examples))
         return [examples[int(i)] for i in order]
@@ -67,7 +72,7 @@ class RecExplainerB(LLMExplainer):
     def item_examples(self, rng: np.random.Generator) -> list[Any]:
         """Item knowledge: title -> genres (and genres/year -> title) for a sample of items."""
         from bench.llm.chat import format_prompt
-        from bench.llm.training import TrainExample
+        from bench.llm.lora import TrainExample
 
         ds = self.ctx.dataset
         n = min(int(self.params["aux_item_examples"]), ds.n_items)
@@ -90,7 +95,7 @@ class RecExplainerB(LLMExplainer):
         return out
 
     def lora_config(self) -> Any:
-        from bench.llm.training import LoraTrainConfig
+        from bench.llm.lora import LoraTrainConfig
 
         cfg = dict(self.params["lora"])
         cfg["target_modules"] = tuple(cfg["target_modules"])
@@ -120,10 +125,10 @@ class RecExplainerB(LLMExplainer):
         return {}
 
     def fit(self, train: Mapping[str, list[Instance]], ctx: ExplainerContext) -> None:
-        from bench.llm.training import load_adapter, train_lora
+        from bench.llm.lora import load_adapter, train_lora
 
         super().fit(train, ctx)
-        rng = np.random.default_rng(np.random.SeedSequence([ctx.seed, 2024]))
+        rng = ctx.rng(seeds.TRAIN_EXAMPLES)
         examples = self.training_examples(train, rng)
         log.info("%s: %d training examples", self.name, len(examples))
         self.report = train_lora(
@@ -157,6 +162,3 @@ class RecExplainerB(LLMExplainer):
                 "final_loss": rep.final_loss,
             }
         return out
-
-
-__all__ = ["RecExplainerB", "CLASSIFICATION"]

@@ -29,10 +29,12 @@ from typing import Any
 
 import numpy as np
 
+from bench import seeds
 from bench.explainers.base import ExplainerContext
-from bench.explainers.llm_base import CLASSIFICATION, HISTORY, RANKING
+from bench.explainers.llm_base import ITEM_TITLE, Shape
 from bench.explainers.recexplainer import RecExplainerB
-from bench.types import Instance
+from bench.tasks.base import Task
+from bench.types import Instance, Prediction
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +50,6 @@ class RecExplainerI(RecExplainerB):
     )
     defaults_sections = ("recexplainer", "recexplainer_embed")
     form = "intention"
-    tasks = frozenset({"next_item_retrieval", RANKING, CLASSIFICATION, HISTORY})
 
     def load_backbone(self, ctx: ExplainerContext) -> Any:
         from bench.llm.inject import InjectionConfig, build_injector
@@ -97,9 +98,7 @@ class RecExplainerI(RecExplainerB):
             v = self.user_vector(inst)
             distinct.setdefault(v.tobytes(), v)
         keys = sorted(distinct)
-        perm = np.random.default_rng(np.random.SeedSequence([self.ctx.seed, 9_000_011])).permutation(
-            len(keys)
-        )
+        perm = seeds.rng(self.ctx.seed, seeds.USER_SHUFFLE).permutation(len(keys))
         remap = {}
         for j in range(len(keys)):  # slot perm[j] takes the vector of slot perm[j + 1]
             remap[keys[int(perm[j])]] = distinct[keys[int(perm[(j + 1) % len(keys)])]]
@@ -109,28 +108,23 @@ class RecExplainerI(RecExplainerB):
         finally:
             self._user_remap = None
 
-    def predict(self, task: str, instances: list[Instance]) -> list[Any]:
+    def answer(self, task: Task, instances: list[Instance]) -> list[Prediction]:
         with self._user_shuffle(instances):
-            return super().predict(task, instances)
+            return super().answer(task, instances)
 
-    def explain(self, instances: list[Instance]) -> list[str]:
-        with self._user_shuffle(instances):
-            return super().explain(instances)
-
-    def extras(self, kind: str, inst: Instance) -> dict[str, Any] | None:
-        shown = list(inst.candidates) if kind == RANKING else list(inst.candidates[:1])
+    def extras(self, shape: Shape, inst: Instance) -> dict[str, Any] | None:
         out: dict[str, Any] = {}
-        if kind != "item_title":
+        if shape.user:
             out["user_vectors"] = [self.user_vector(inst)]
-        if kind in (RANKING, CLASSIFICATION, "explanation", "item_title"):
-            out["item_vectors"] = [self.item_table[int(i)] for i in shown]
+        if shape.shows != "none":
+            out["item_vectors"] = [self.item_table[int(i)] for i in self.shown(shape, inst)]
         return out
 
     # -- training ----------------------------------------------------------------------------------
 
     def training_examples(self, train: Mapping[str, list[Instance]], rng: np.random.Generator) -> list[Any]:
         from bench.llm.chat import format_prompt
-        from bench.llm.training import TrainExample
+        from bench.llm.lora import TrainExample
 
         examples = super().training_examples(train, rng)
         n_items = len(self.ctx.catalog)
@@ -145,9 +139,9 @@ class RecExplainerI(RecExplainerB):
                 candidates=(int(i),),
             )
             v = int(rng.integers(0, self.prompts.n_variants(f"{self.form}.item_title")))
-            prompt = format_prompt(self.backbone, self.question("item_title", inst, variant=v))
+            prompt = format_prompt(self.backbone, self.question(ITEM_TITLE, inst, variant=v))
             examples.append(
-                TrainExample(prompt, self.titles([int(i)])[0], self.extras("item_title", inst) or {})
+                TrainExample(prompt, self.titles([int(i)])[0], self.extras(ITEM_TITLE, inst) or {})
             )
         order = rng.permutation(len(examples))
         return [examples[int(j)] for j in order]
@@ -172,14 +166,14 @@ class RecExplainerI(RecExplainerB):
     # -- inference ---------------------------------------------------------------------------------
 
     def _generate(self, prompts: list[str], extras: list[Any], **kw: Any) -> list[list[str]]:
-        from bench.llm.inject import generate_injected
+        from bench.llm.injected import generate_injected
 
         return generate_injected(self.backbone, self.injector, prompts, [e or {} for e in extras], **kw)
 
     def _score(
         self, prompts: list[str], extras: list[Any], conts: list[list[str]], *, batch_size: int
     ) -> list[list[float]]:
-        from bench.llm.inject import score_continuations_injected
+        from bench.llm.injected import score_continuations_injected
 
         return score_continuations_injected(
             self.backbone, self.injector, prompts, [e or {} for e in extras], conts, batch_size=batch_size

@@ -31,110 +31,32 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.tree import DecisionTreeClassifier
 
 from bench import metrics as M
-from bench.data.dataset import Dataset, Split
+from bench import seeds
+from bench.answers import Permutation, RankedItems, Text, YesNo
 from bench.explainers.base import Explainer, ExplainerContext
-from bench.types import Instance, Prediction
+from bench.explainers.surrogate_features import Features
+from bench.tasks.base import Task
+from bench.types import Instance
 
 log = logging.getLogger(__name__)
 
-_RETRIEVAL = "next_item_retrieval"
-_RANKING = "item_ranking"
-_CLASSIFICATION = "interest_classification"
-#: genre tokens that carry no information (ML-100k's "unknown", MovieLens' "(no genres listed)").
-_NO_GENRE = frozenset({"", "unknown", "(no genres listed)", "none", "n/a"})
 _GENRE_OVERLAP = frozenset({"genre_match", "max_genre_share", "genre_jaccard_mean", "genre_jaccard_max"})
-_LARGE_CATALOG = 5000
-#: the genre-overlap features use a dense item x genre matrix; cap its width for huge vocabularies.
-_MAX_MATCH_GENRES = 256
 #: rows per predict_proba call, to bound memory when scoring whole catalogs.
 _CHUNK_ROWS = 200_000
 
 
-class _Features:
-    """Item tables and the train co-occurrence, built once; turns (history, items) into feature rows."""
-
-    def __init__(self, dataset: Dataset, split: Split, *, max_genres: int) -> None:
-        n = self.n_items = dataset.n_items
-        pop = np.asarray(split.item_popularity, dtype=np.float64)
-        self.pop_log = np.log1p(pop)
-        # percentile = share of items strictly less popular, so "top (100 - p) %" reads naturally
-        self.pop_pct = 100.0 * np.searchsorted(np.sort(pop), pop, side="left") / max(1, n)
-        known = [int(y) for y in dataset.years if y is not None]
-        self.median_year = float(np.median(known)) if known else 0.0
-        self.year = np.array([self.median_year if y is None else float(y) for y in dataset.years])
-
-        counts = Counter(g for gs in dataset.genres for g in set(gs) if g.strip().lower() not in _NO_GENRE)
-        vocab = [g for g, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))][:_MAX_MATCH_GENRES]
-        col = {g: j for j, g in enumerate(vocab)}
-        self.genres = np.zeros((n, len(vocab)), dtype=np.float32)
-        for i, gs in enumerate(dataset.genres):
-            self.genres[i, [col[g] for g in gs if g in col]] = 1.0
-        self.n_genres = self.genres.sum(axis=1)
-        self.onehot = vocab[:max_genres]  # most frequent first, so the one-hot columns are a prefix
-
-        # Item-item cosine on the binary user x item incidence of the train split (sparse: n_items
-        # can be thousands); the diagonal is zeroed so an item never "co-occurs" with itself.
-        rows = np.concatenate([np.full(len(s), r, dtype=np.int64) for r, s in enumerate(split.train)] or [[]])
-        cols = np.concatenate(list(split.train) or [[]]).astype(np.int64)
-        inc = sp.csr_matrix((np.ones(len(cols)), (rows.astype(np.int64), cols)), shape=(len(split.train), n))
-        inc.data[:] = 1.0  # repeats were summed; a user either has the item or not
-        co = (inc.T @ inc).tocsr()
-        inv = sp.diags(1.0 / np.sqrt(np.maximum(co.diagonal(), 1.0)))
-        co = inv @ co @ inv
-        self.cooc = (co - sp.diags(co.diagonal())).tocsr().astype(np.float32)
-        self.cooc.eliminate_zeros()
-
-        self.names = ["popularity_log", "popularity_percentile", "year", "year_gap"]
-        self.names += [f"genre={g}" for g in self.onehot]
-        self.names += ["genre_match", "max_genre_share", "genre_jaccard_mean", "genre_jaccard_max"]
-        self.names += ["cooc_mean", "cooc_max", "cooc_last", "history_len"]
-
-    def block(self, history: Sequence[int], items: Sequence[int]) -> tuple[np.ndarray, ...]:
-        """Feature rows ``[len(items), n_features]`` plus the co-occurrence and genre Jaccard of each
-        item with each history item, ``[len(items), len(history)]`` (explanations cite from them)."""
-        h, it = np.asarray(history, dtype=np.int64), np.asarray(items, dtype=np.int64)
-        x = np.zeros((len(it), len(self.names)), dtype=np.float32)
-        x[:, 0], x[:, 1], x[:, 2] = self.pop_log[it], self.pop_pct[it], self.year[it]
-        x[:, 3] = np.abs(self.year[it] - (self.year[h].mean() if len(h) else self.median_year))
-        g_i, g_h = self.genres[it], self.genres[h]
-        c = 4 + len(self.onehot)
-        x[:, 4:c] = g_i[:, : len(self.onehot)]
-        share = g_h.mean(axis=0) if len(h) else np.zeros(g_i.shape[1], dtype=np.float32)
-        x[:, c] = (g_i @ share) / np.maximum(self.n_genres[it], 1.0)
-        if g_i.shape[1]:
-            x[:, c + 1] = (g_i * share).max(axis=1)
-        inter = g_i @ g_h.T
-        union = self.n_genres[it][:, None] + self.n_genres[h][None, :] - inter
-        jac = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-        cooc = self.cooc[h].toarray()[:, it].T if len(h) else np.zeros((len(it), 0), dtype=np.float32)
-        if len(h):
-            x[:, c + 2], x[:, c + 3] = jac.mean(axis=1), jac.max(axis=1)
-            x[:, c + 4], x[:, c + 5], x[:, c + 6] = cooc.mean(axis=1), cooc.max(axis=1), cooc[:, -1]
-        x[:, c + 7] = len(h)
-        return x, cooc, jac
-
-    def pool(self, history: Sequence[int], size: int) -> np.ndarray:
-        """Unseen items to score for retrieval: all of them, or a popular + co-occurring pool."""
-        seen = np.zeros(self.n_items, dtype=bool)
-        seen[list(history)] = True
-        if self.n_items <= _LARGE_CATALOG:
-            return np.flatnonzero(~seen)
-        pool = np.argsort(-self.pop_log, kind="stable")[:size]
-        if len(history):
-            affinity = np.asarray(self.cooc[list(history)].sum(axis=0)).ravel()
-            pool = np.union1d(pool, np.argsort(-affinity, kind="stable")[:size])
-        return np.sort(pool[~seen[pool]])
+def _k(task: Task) -> int:
+    """How many items a retrieval answer lists: the task's largest cut-off K."""
+    return int(max(task.params.get("k", [10])))
 
 
 class SurrogateTreeExplainer(Explainer):
@@ -142,7 +64,6 @@ class SurrogateTreeExplainer(Explainer):
 
     name = "surrogate-tree"
     access = "behavior"
-    tasks = frozenset({_RETRIEVAL, _RANKING, _CLASSIFICATION})
     summary = "scikit-learn trees on interpretable features, fit to the target's outputs"
 
     def __init__(
@@ -175,17 +96,17 @@ class SurrogateTreeExplainer(Explainer):
         p = self.params
         self.ctx = ctx
         seed = int(ctx.seed if p["seed"] is None else p["seed"])
-        self.feats = _Features(ctx.dataset, ctx.split, max_genres=int(p["max_genres"]))
+        self.feats = Features(ctx.dataset, ctx.split, max_genres=int(p["max_genres"]))
         self.feature_names = list(self.feats.names)
-        rng = np.random.default_rng(seed)
+        rng = seeds.rng(seed)
         rows: dict[bool, tuple[list[np.ndarray], list[np.ndarray]]] = {False: ([], []), True: ([], [])}
         for name in sorted(train):  # sorted: the negative sampling must not depend on dict order
-            kind = ctx.tasks[name].spec.kind
+            answer = ctx.tasks[name].answer
             for inst in train[name]:
-                items, y = self._targets(kind, inst, rng)
+                items, y = self._targets(answer, inst, rng)
                 if items:
-                    rows[kind == _RETRIEVAL][0].append(self.feats.block(inst.history, items)[0])
-                    rows[kind == _RETRIEVAL][1].append(np.asarray(y, dtype=np.int64))
+                    rows[answer is RankedItems][0].append(self.feats.block(inst.history, items)[0])
+                    rows[answer is RankedItems][1].append(np.asarray(y, dtype=np.int64))
         data = {k: (np.concatenate(b), np.concatenate(y)) for k, (b, y) in rows.items() if b}
         if not data:
             raise ValueError("surrogate-tree: no align-train instances of a supported task to learn from")
@@ -222,13 +143,14 @@ class SurrogateTreeExplainer(Explainer):
             random_state=seed,
         )
 
-    def _targets(self, kind: str, inst: Instance, rng: np.random.Generator) -> tuple[list[int], list[int]]:
-        """Items and 0/1 targets one align-train instance contributes (see the module doc)."""
+    def _targets(self, answer: type, inst: Instance, rng: np.random.Generator) -> tuple[list[int], list[int]]:
+        """Items and 0/1 targets one align-train instance of a task with answer type ``answer``
+        contributes (see the module doc)."""
         if inst.label is None:
             return [], []
-        if kind == _CLASSIFICATION:
+        if answer is YesNo:
             return [int(inst.candidates[0])], [int(inst.label)]
-        if kind == _RANKING:
+        if answer is Permutation:
             order = [int(i) for i in inst.label]
             pos = inst.meta.get("target_positions")
             if pos is not None and len(pos) == len(order):
@@ -236,7 +158,7 @@ class SurrogateTreeExplainer(Explainer):
                 n_unseen = self.feats.n_items - len(set(inst.history))
                 return order, [int(q < 0.5 * n_unseen) for q in pos]
             return order, [int(j < 2) for j in range(len(order))]
-        if kind == _RETRIEVAL:
+        if answer is RankedItems:
             top = [int(i) for i in (inst.meta.get("target_top10") or inst.label)]
             pos = top[: max(1, int(self.params["retrieval_positives"]))]
             blocked = set(inst.history) | set(top)
@@ -252,22 +174,21 @@ class SurrogateTreeExplainer(Explainer):
         for name in sorted(valid):
             task = self.ctx.tasks.get(name)
             insts = [i for i in valid[name] if i.label is not None]
-            if task is None or not insts or not self.supports(task.spec.kind):
+            if task is None or not insts or task.answer not in (YesNo, Permutation, RankedItems):
                 continue
-            kind = task.spec.kind
-            preds = self.predict(name, [replace(i, label=None, meta={}) for i in insts])
+            preds = self.answer(task, [replace(i, label=None, meta={}) for i in insts])
             pairs = list(zip(preds, insts, strict=True))
-            if kind == _CLASSIFICATION:
+            if task.answer is YesNo:
                 out[f"{name}/accuracy"] = float(np.mean([M.accuracy(p.output, i.label) for p, i in pairs]))
                 x = np.concatenate([self.feats.block(i.history, i.candidates[:1])[0] for i in insts])
                 out["distill_agreement_valid"] = float(
                     (self.tree.predict(x) == (self._proba(x) >= 0.5)).mean()
                 )
-            elif kind == _RANKING:
+            elif task.answer is Permutation:
                 ndcg = [M.graded_ndcg(p.output, i.label, gains="linear") for p, i in pairs]
                 out[f"{name}/ndcg"] = float(np.mean(ndcg))
-            elif kind == _RETRIEVAL:
-                for k in sorted({1, self._k(name)}):
+            else:
+                for k in sorted({1, _k(task)}):
                     hits = [M.hit_at_k(p.output, i.label, k=k) for p, i in pairs]
                     out[f"{name}/hr@{k}"] = float(np.mean(hits))
         return out
@@ -276,9 +197,6 @@ class SurrogateTreeExplainer(Explainer):
 
     def _proba(self, x: np.ndarray, *, top: bool = False) -> np.ndarray:
         return (self.top if top else self.like).predict_proba(x)[:, 1]
-
-    def _k(self, task: str) -> int:
-        return int(max(self.ctx.tasks[task].params.get("k", [10])))
 
     def _score(
         self, histories: Sequence[Sequence[int]], items: Sequence[np.ndarray], *, top: bool
@@ -301,28 +219,28 @@ class SurrogateTreeExplainer(Explainer):
         """Items by descending ``p``, ties by the smaller item index."""
         return items[np.lexsort((items, -p))]
 
-    def predict(self, task: str, instances: list[Instance]) -> list[Prediction]:
-        kind = self.ctx.tasks[task].spec.kind
-        if not self.supports(kind):
-            raise NotImplementedError(f"surrogate-tree does not answer {kind!r} tasks")
-        size = int(self.params["pool_size"])
-        if kind == _RETRIEVAL:
-            items = [self.feats.pool(i.history, size) for i in instances]
-        else:
-            items = [np.asarray(i.candidates, dtype=np.int64) for i in instances]
-        ps = self._score([i.history for i in instances], items, top=kind == _RETRIEVAL)
-        out = []
-        for inst, it, p in zip(instances, items, ps, strict=True):
-            if kind == _CLASSIFICATION:
-                out.append(Prediction(inst.instance_id, int(p[0] >= 0.5), score=float(p[0])))
-            else:  # ranking keeps every candidate; retrieval the first max(k)
-                cut = self._k(task) if kind == _RETRIEVAL else len(it)
-                out.append(Prediction(inst.instance_id, self._order(it, p)[:cut].tolist()))
-        return out
+    def _candidates(self, instances: list[Instance]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The shown candidates of each instance and the like model's ``P`` for them."""
+        items = [np.asarray(i.candidates, dtype=np.int64) for i in instances]
+        return items, self._score([i.history for i in instances], items, top=False)
+
+    def retrieve(self, task: Task, instances: list[Instance]) -> list[RankedItems]:
+        size, k = int(self.params["pool_size"]), _k(task)
+        items = [self.feats.pool(i.history, size) for i in instances]
+        ps = self._score([i.history for i in instances], items, top=True)
+        return [RankedItems(self._order(it, p)[:k]) for it, p in zip(items, ps, strict=True)]
+
+    def rank(self, task: Task, instances: list[Instance]) -> list[Permutation]:
+        items, ps = self._candidates(instances)
+        return [Permutation(self._order(it, p)) for it, p in zip(items, ps, strict=True)]
+
+    def classify(self, task: Task, instances: list[Instance]) -> list[YesNo]:
+        _, ps = self._candidates(instances)
+        return [YesNo(bool(p[0] >= 0.5), score=float(p[0])) for p in ps]
 
     # -- explanation ----------------------------------------------------------------------------
 
-    def explain(self, instances: list[Instance]) -> list[str]:
+    def explain(self, task: Task, instances: list[Instance]) -> list[Text]:
         """One sentence per instance from the shallow tree's decision path.
 
         Single-candidate (classification) instances explain that item; others explain the
@@ -331,7 +249,7 @@ class SurrogateTreeExplainer(Explainer):
         out = []
         for inst in instances:
             if len(inst.candidates) == 1:
-                out.append(self._explain_one(inst.history, int(inst.candidates[0]), ""))
+                out.append(Text(self._explain_one(inst.history, int(inst.candidates[0]), "")))
                 continue
             retrieval = not inst.candidates
             items = (
@@ -340,7 +258,7 @@ class SurrogateTreeExplainer(Explainer):
                 else np.asarray(inst.candidates)
             )
             best = self._order(items, self._score([inst.history], [items], top=retrieval)[0])[0]
-            out.append(self._explain_one(inst.history, int(best), "Top pick. "))
+            out.append(Text(self._explain_one(inst.history, int(best), "Top pick. ")))
         return out
 
     def _title(self, item: int) -> str:

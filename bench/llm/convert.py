@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from bench.errors import UserError
+from bench.io import atomic_dir
 from bench.llm.digest import DIGEST_FILE, cached_digest, checkpoint_files, path_key
 from bench.llm.smollm2 import models_dir
 
@@ -135,6 +135,7 @@ def convert_gguf(gguf: Path, *, trust_remote_code: bool = False) -> tuple[Path, 
     out = converted_dir(sha)
     marker = out / CONVERTED_MARKER
     if marker.is_file():
+        log.info("reusing the converted checkpoint %s", out)
         return out, json.loads(marker.read_text(encoding="utf-8"))
 
     log.info("converting %s into a plain checkpoint (once; takes about a minute) ...", gguf.name)
@@ -142,9 +143,7 @@ def convert_gguf(gguf: Path, *, trust_remote_code: bool = False) -> tuple[Path, 
     model, tokenizer = load_gguf(gguf, trust_remote_code=trust_remote_code)
     fresh = plain_copy(model)
     del model
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".convert-", dir=out.parent) as tmp:
-        staging = Path(tmp) / "ckpt"
+    with atomic_dir(out) as staging:  # another process may finish first: then its copy is kept
         fresh.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         _clean_tokenizer_config(staging)
@@ -156,12 +155,9 @@ def convert_gguf(gguf: Path, *, trust_remote_code: bool = False) -> tuple[Path, 
             "sha256": cached_digest(checkpoint_files(staging), staging / DIGEST_FILE),
         }
         (staging / CONVERTED_MARKER).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        try:
-            staging.rename(out)
-        except OSError:
-            if not marker.is_file():
-                raise
-            log.info("another process converted %s first; using its copy", gguf.name)
-            return out, json.loads(marker.read_text(encoding="utf-8"))
+    stored = json.loads(marker.read_text(encoding="utf-8"))
+    if stored != meta:
+        log.info("another process converted %s first; using its copy", gguf.name)
+        return out, stored
     log.info("converted %s in %.1f s into %s", gguf.name, meta["conversion_s"], out)
     return out, meta

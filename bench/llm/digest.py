@@ -9,9 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
+
+from bench.io import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -59,19 +59,6 @@ def _signature(files: list[Path]) -> list[list[str | int]]:
     return out
 
 
-def _write_json_atomic(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; the rest of the cache is world-readable
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def cached_digest(files: list[Path], cache_file: Path) -> str:
     """sha256 identifying ``files``, reusing ``cache_file`` when the files are unchanged.
 
@@ -94,7 +81,7 @@ def cached_digest(files: list[Path], cache_file: Path) -> str:
             h.update(f"{f.name}\0{sha256_file(f)}\n".encode())
         digest = h.hexdigest()
     try:
-        _write_json_atomic(cache_file, {"sha256": digest, "signature": signature})
+        atomic_write_text(cache_file, json.dumps({"sha256": digest, "signature": signature}, indent=2))
     except OSError as exc:
         log.debug("cannot cache the digest in %s: %s", cache_file, exc)
     return digest

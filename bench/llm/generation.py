@@ -22,7 +22,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -47,7 +49,9 @@ def _stop_candidates(tokenizer: Any, stops: Sequence[str]) -> torch.Tensor:
     return torch.tensor(flags, dtype=torch.bool)
 
 
-_CANDIDATES: dict[tuple[int, tuple[str, ...]], torch.Tensor] = {}
+#: per tokenizer (weakly held: an entry goes with its tokenizer, and a new tokenizer that reuses a
+#: freed one's ``id`` never finds it) and stop set: which token ids could complete a stop string
+_CANDIDATES: weakref.WeakKeyDictionary[Any, dict[tuple[str, ...], torch.Tensor]] = weakref.WeakKeyDictionary()
 
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> str:
@@ -56,30 +60,16 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> str:
     return text[:cut].strip()
 
 
-@torch.inference_mode()
-def generate(
-    backbone: Any,
-    prompts: Sequence[str],
-    *,
-    max_new_tokens: int = 64,
-    num_beams: int = 1,
-    num_return_sequences: int = 1,
-    batch_size: int = 8,
-    constraint: TitleTrie | None = None,
-    stop: Sequence[str] = ("\n",),
-    progress: bool = False,
-    cpu_threads: int | None = 1,
-) -> list[list[str]]:
-    """Decode continuations of ``prompts`` (see the module docstring).
+@dataclass(frozen=True)
+class GenerationOptions:
+    """The decoding options shared by :func:`generate` and :func:`~bench.llm.inject.generate_injected`.
 
-    Args:
-        backbone: a loaded :class:`~bench.llm.backbone.Backbone`.
-        prompts: prompt texts (e.g. from :func:`~bench.llm.chat.format_prompt`).
+    Attributes:
         max_new_tokens: most tokens generated per sequence; with a constraint, raised to the
             longest title's length so no title is cut short.
         num_beams: 1 for greedy decoding, more for beam search.
         num_return_sequences: sequences returned per prompt (≤ ``num_beams``; the best beams).
-        batch_size: prompts per ``model.generate`` call.
+        batch_size: prompts per decoding call.
         constraint: restrict outputs to the titles of this trie (see :class:`TitleTrie`).
         stop: stop strings (unconstrained decoding only); ``()`` for none.
         progress: show a progress bar.
@@ -88,31 +78,80 @@ def generate(
             setting. Decoding runs one small matrix product after another, and
             on a busy machine every OpenMP fork/join waits for a descheduled thread: one thread
             measured 2-60x faster than two on a loaded 2-core host (tiny-random and SmolLM2-135M).
+    """
+
+    max_new_tokens: int = 64
+    num_beams: int = 1
+    num_return_sequences: int = 1
+    batch_size: int = 8
+    constraint: TitleTrie | None = None
+    stop: Sequence[str] = ("\n",)
+    progress: bool = False
+    cpu_threads: int | None = 1
+
+    @classmethod
+    def of(cls, options: GenerationOptions | None = None, **overrides: Any) -> GenerationOptions:
+        """``options`` (or the defaults) with ``overrides`` applied; an unknown name is a TypeError."""
+        return replace(options or cls(), **overrides)
+
+
+#: ``embed(input_ids, rows) -> inputs_embeds`` for a left-padded batch of the prompts at ``rows``
+Embed = Callable[[torch.Tensor, Sequence[int]], torch.Tensor]
+
+
+@torch.inference_mode()
+def generate(
+    backbone: Any, prompts: Sequence[str], options: GenerationOptions | None = None, **overrides: Any
+) -> list[list[str]]:
+    """Decode continuations of ``prompts`` (see the module docstring).
+
+    Options are a :class:`GenerationOptions`, or its fields as keywords (applied over ``options``).
 
     Returns:
         ``out[i]``: the continuations of ``prompts[i]``, best first.
     """
     tok = backbone.tokenizer
-    device = next(backbone.model.parameters()).device
+    encoded = [encode_prompt(tok, p) for p in prompts]
+    return run_generation(backbone.model, tok, encoded, GenerationOptions.of(options, **overrides))
+
+
+def run_generation(
+    model: Any,
+    tok: Any,
+    encoded: Sequence[Sequence[int]],
+    opts: GenerationOptions,
+    *,
+    embed: Embed | None = None,
+    suppress: Sequence[int] = (),
+) -> list[list[str]]:
+    """The decoding loop of :func:`generate`: prompt ids sorted by length, left-padded batches.
+
+    With ``embed``, the prompt pass runs on ``embed(ids, rows)`` (``inputs_embeds``, e.g. injected
+    vectors) instead of the ids; ``suppress`` lists token ids never generated.
+    """
+    device = next(model.parameters()).device
     spec = decode_spec(
         tok,
-        max_new_tokens=max_new_tokens,
-        num_beams=num_beams,
-        num_return_sequences=num_return_sequences,
-        constraint=constraint,
-        stop=stop,
-        step_threads=cpu_threads if device.type == "cpu" else None,
+        max_new_tokens=opts.max_new_tokens,
+        num_beams=opts.num_beams,
+        num_return_sequences=opts.num_return_sequences,
+        constraint=opts.constraint,
+        stop=opts.stop,
+        suppress=suppress,
+        step_threads=opts.cpu_threads if device.type == "cpu" else None,
     )
-    encoded = [encode_prompt(tok, p) for p in prompts]
-    order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
-    results: list[list[str]] = [[] for _ in prompts]
-    bar = tqdm(total=len(prompts), desc="generating", unit="prompt", disable=not progress)
-    for start in range(0, len(order), batch_size):
-        batch = order[start : start + batch_size]
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+    results: list[list[str]] = [[] for _ in encoded]
+    bar = tqdm(total=len(encoded), desc="generating", unit="prompt", disable=not opts.progress)
+    for start in range(0, len(order), opts.batch_size):
+        batch = order[start : start + opts.batch_size]
         ids, mask = left_pad([encoded[i] for i in batch], tok.pad_token_id, device)
-        hyps = decode(backbone.model, tok, spec, input_ids=ids, attention_mask=mask)
+        if embed is None:
+            hyps = decode(model, tok, spec, input_ids=ids, attention_mask=mask)
+        else:
+            hyps = decode(model, tok, spec, inputs_embeds=embed(ids, batch), attention_mask=mask)
         for r, i in enumerate(batch):
-            results[i] = texts_of(tok, spec, hyps[r][:num_return_sequences])
+            results[i] = texts_of(tok, spec, hyps[r][: opts.num_return_sequences])
         bar.update(len(batch))
     bar.close()
     return results
@@ -148,11 +187,11 @@ def decode_spec(
         eos = tuple(raw) if isinstance(raw, list | tuple) else ((raw,) if raw is not None else ())
     candidates = None
     if stops:
-        key = (id(tokenizer), tuple(sorted(set(stops))))
-        if key not in _CANDIDATES:
-            _CANDIDATES.clear()  # one tokenizer and stop set at a time is the common case
-            _CANDIDATES[key] = _stop_candidates(tokenizer, stops)
-        candidates = _CANDIDATES[key]
+        per_stops = _CANDIDATES.setdefault(tokenizer, {})
+        key = tuple(sorted(set(stops)))
+        if key not in per_stops:
+            per_stops[key] = _stop_candidates(tokenizer, stops)
+        candidates = per_stops[key]
     return DecodeSpec(
         max_new_tokens=max_new_tokens,
         eos_ids=eos,

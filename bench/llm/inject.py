@@ -12,9 +12,8 @@ prompts, never in answers.
 
 Training: ``train_lora(..., extra_modules={"injector": inj}, embed_hook=inj.embed_hook)`` saves the
 injector beside the adapter (back with ``load_adapter(..., extra_modules={"injector": inj})`` or
-:func:`load_injector`). Inference: :func:`score_continuations_injected` and :func:`generate_injected`
-mirror :mod:`bench.llm.scoring` and :mod:`bench.llm.generation`. Ablations are applied by those two
-to all instances before batching (:meth:`Injector.ablate`), so results never depend on
+:func:`load_injector`). Inference: :mod:`bench.llm.injected` (scoring and generation). Ablations are
+applied there to all instances before batching (:meth:`Injector.ablate`), so results never depend on
 ``batch_size``; :meth:`Injector.build_inputs_embeds` (hence training) never ablates.
 """
 
@@ -31,19 +30,12 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
-from tqdm.auto import tqdm
 
 from bench.errors import UserError
-from bench.llm.chat import encode_continuation, encode_prompt, left_pad
-from bench.llm.decode import decode
-from bench.llm.generation import decode_spec, texts_of
-from bench.llm.scoring import _MAX_ANSWER_TOKENS, _MAX_PROMPT_TOKENS, _chunks, _prefix_cache, _score_rest
-from bench.llm.trie import TitleTrie
+from bench.llm.adapter import EXTRA_MODULES_FILE
 
 USER_TOKEN, ITEM_TOKEN = "<user>", "<item>"
 USER_KEY, ITEM_KEY = "user_vectors", "item_vectors"
-#: The file ``train_lora`` writes extra modules to (``bench.llm.training.EXTRA_MODULES_FILE``).
-_EXTRA_FILE = "extra_modules.safetensors"
 _KINDS = ((USER_TOKEN, USER_KEY, "user_proj"), (ITEM_TOKEN, ITEM_KEY, "item_proj"))
 
 
@@ -255,7 +247,7 @@ def load_injector(
         UserError: unreadable file, or missing / unexpected keys or shape mismatches.
     """
     path = Path(path)
-    file = path / _EXTRA_FILE if path.is_dir() else path
+    file = path / EXTRA_MODULES_FILE if path.is_dir() else path
     try:
         tensors = load_file(str(file))
     except (SafetensorError, OSError, ValueError) as err:
@@ -315,107 +307,3 @@ def check_target_dim(target: Any, injector: Injector) -> None:
             f"but the injector expects {injector.rec_dim}",
             fix="use the target the injector was trained with, or retrain the explainer on this target",
         )
-
-
-def _prepare(backbone: Any, injector: Injector, prompts: Sequence, extras: Sequence, batch: int) -> tuple:
-    """Checks shared by scoring and generation; prompt ids, ablated extras, model, tokenizer, device."""
-    if len(prompts) != len(extras) or batch < 1:
-        raise ValueError(f"{len(prompts)} prompts and {len(extras)} extras; batch_size {batch} (must be ≥ 1)")
-    check_placeholders(backbone, injector)
-    model, tok = backbone.model, backbone.tokenizer
-    ids = [encode_prompt(tok, p) for p in prompts]
-    return ids, injector.ablate(extras), model, tok, next(model.parameters()).device
-
-
-@torch.inference_mode()
-def score_continuations_injected(
-    backbone: Any,
-    injector: Injector,
-    prompts: Sequence[str],
-    extras_list: Sequence[Mapping[str, Any]],
-    continuations: Sequence[Sequence[str]],
-    *,
-    batch_size: int = 16,
-    progress: bool = False,
-) -> list[list[float]]:
-    """``out[i][j] = log P(continuations[i][j] | prompts[i] with extras_list[i] injected)``.
-
-    As :func:`~bench.llm.scoring.score_continuations` (same tokenisation, KV-cache reuse, empty
-    answer = 0.0), except that prompts are not deduplicated (their vectors differ) and each prompt
-    group runs once from ``inputs_embeds``; answers then continue from the cache by token ids.
-    """
-    if len(prompts) != len(continuations):
-        raise ValueError(f"{len(prompts)} prompts but {len(continuations)} continuation lists")
-    prompt_ids, extras, model, tok, device = _prepare(backbone, injector, prompts, extras_list, batch_size)
-    answer_ids = [[encode_continuation(tok, c) for c in conts] for conts in continuations]
-    if any(set(injector.token_ids) & set(a) for answers in answer_ids for a in answers):
-        raise ValueError(f"{USER_TOKEN}/{ITEM_TOKEN} may only occur in prompts, not in continuations")
-    results = [[0.0] * len(answers) for answers in answer_ids]
-    order = sorted(range(len(prompts)), key=lambda i: len(prompt_ids[i]))  # less padding
-    bar = tqdm(total=len(prompts), desc="scoring", unit="prompt", disable=not progress)
-    for group in _chunks(order, batch_size, lambda i: len(prompt_ids[i]), _MAX_PROMPT_TOKENS):
-        ids, mask = left_pad([prompt_ids[i] for i in group], tok.pad_token_id, device)
-        embeds = injector.build_inputs_embeds(model, ids, [extras[i] for i in group])
-        prefix = _prefix_cache(model, attention_mask=mask, inputs_embeds=embeds)
-        pending: list[tuple[int, int, int, list[int]]] = []  # (prefix row, instance, answer, ids)
-        for g, i in enumerate(group):
-            for j, ans in enumerate(answer_ids[i]):
-                if ans:
-                    results[i][j] = prefix.last_logprobs[g, ans[0]].item()
-                    if len(ans) > 1:
-                        pending.append((g, i, j, ans))
-        pending.sort(key=lambda p: len(p[3]))
-        for chunk in _chunks(pending, batch_size, lambda p: len(p[3]), _MAX_ANSWER_TOKENS):
-            rest = _score_rest(model, prefix, [p[0] for p in chunk], [p[3] for p in chunk], tok.pad_token_id)
-            for (_, i, j, _), value in zip(chunk, rest, strict=True):
-                results[i][j] += value
-        bar.update(len(group))
-    bar.close()
-    return results
-
-
-@torch.inference_mode()
-def generate_injected(
-    backbone: Any,
-    injector: Injector,
-    prompts: Sequence[str],
-    extras_list: Sequence[Mapping[str, Any]],
-    *,
-    max_new_tokens: int = 64,
-    num_beams: int = 1,
-    num_return_sequences: int = 1,
-    batch_size: int = 8,
-    constraint: TitleTrie | None = None,
-    stop: Sequence[str] = ("\n",),
-    progress: bool = False,
-    cpu_threads: int | None = 1,
-) -> list[list[str]]:
-    """As :func:`~bench.llm.generation.generate` (same options and results), from injected prompts.
-
-    The prompt pass runs on ``inputs_embeds`` (placeholders carry the projected vectors), the steps
-    on token ids. Placeholder tokens are suppressed: a generated one would have no vector to carry.
-    """
-    prompt_ids, extras, model, tok, device = _prepare(backbone, injector, prompts, extras_list, batch_size)
-    spec = decode_spec(
-        tok,
-        max_new_tokens=max_new_tokens,
-        num_beams=num_beams,
-        num_return_sequences=num_return_sequences,
-        constraint=constraint,
-        stop=stop,
-        suppress=injector.token_ids,
-        step_threads=cpu_threads if device.type == "cpu" else None,
-    )
-    order = sorted(range(len(prompts)), key=lambda i: len(prompt_ids[i]))
-    results: list[list[str]] = [[] for _ in prompts]
-    bar = tqdm(total=len(prompts), desc="generating", unit="prompt", disable=not progress)
-    for start in range(0, len(order), batch_size):
-        batch = order[start : start + batch_size]
-        ids, mask = left_pad([prompt_ids[i] for i in batch], tok.pad_token_id, device)
-        embeds = injector.build_inputs_embeds(model, ids, [extras[i] for i in batch])
-        hyps = decode(model, tok, spec, inputs_embeds=embeds, attention_mask=mask)
-        for r, i in enumerate(batch):
-            results[i] = texts_of(tok, spec, hyps[r][:num_return_sequences])
-        bar.update(len(batch))
-    bar.close()
-    return results

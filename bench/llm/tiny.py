@@ -16,10 +16,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.io import atomic_dir
 from bench.llm.digest import DIGEST_FILE, cached_digest, checkpoint_files
 from bench.llm.smollm2 import models_dir
 
@@ -143,12 +143,11 @@ def ensure_tiny(titles: Sequence[str] | None = None, *, seed: int = 0) -> tuple[
     out = tiny_dir(titles, seed)
     marker = out / "TINY.json"
     if marker.is_file():
+        log.info("reusing tiny-random (%d titles, seed %d) in %s", len(titles), seed, out)
         return out, json.loads(marker.read_text(encoding="utf-8"))
     tokenizer = build_tokenizer(titles)
     model = build_model(tokenizer, seed)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".build-", dir=out.parent) as tmp:
-        staging = Path(tmp) / "ckpt"
+    with atomic_dir(out) as staging:  # another process may finish first: then its copy is kept
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         meta = {
@@ -159,10 +158,5 @@ def ensure_tiny(titles: Sequence[str] | None = None, *, seed: int = 0) -> tuple[
             "sha256": cached_digest(checkpoint_files(staging), staging / DIGEST_FILE),
         }
         (staging / marker.name).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        try:
-            staging.rename(out)
-        except OSError:
-            if not marker.is_file():
-                raise
     log.info("built tiny-random (%d titles, seed %d) in %s", len(titles), seed, out)
     return out, json.loads(marker.read_text(encoding="utf-8"))

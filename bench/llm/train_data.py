@@ -1,4 +1,4 @@
-"""Training data for :mod:`bench.llm.training`: examples, tokenisation, batching and the data order.
+"""Training data for :mod:`bench.llm.lora`: examples, tokenisation, batching and the data order.
 
 Prompt and answer are tokenised apart (so the answer boundary is exact, as in scoring), the prompt is
 cut from the left when an example is too long, and labels are ``IGNORE_INDEX`` everywhere but on the
@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch.utils.data import Sampler
 
-logger = logging.getLogger("bench.llm.training")
+logger = logging.getLogger("bench.llm.lora")
 
 IGNORE_INDEX = -100
 

@@ -18,7 +18,6 @@ from bench.explainers.base import Explainer
 from bench.hashing import stable_hash
 from bench.io import read_json, read_jsonl, write_json, write_jsonl
 from bench.state import RunState, stage_timer
-from bench.tasks.base import Task
 from bench.types import Instance, Prediction
 
 log = logging.getLogger(__name__)
@@ -26,13 +25,6 @@ log = logging.getLogger(__name__)
 #: bumped whenever what explainers receive or how they answer changes (2: access levels enforced,
 #: aliased ids in a secret order, likelihood-constrained ranking)
 PREDICTIONS_PROTOCOL = 2
-
-
-def _answers(explainer: Explainer, task: Task) -> bool:
-    """Whether ``explainer`` answers ``task``: ``explain()`` tasks need an overridden ``explain``."""
-    if task.uses_explanations:
-        return type(explainer).explain is not Explainer.explain
-    return explainer.supports(task.spec.kind)
 
 
 def _check_predictions(label: str, task: str, insts: list[Instance], preds: list[Prediction]) -> None:
@@ -81,7 +73,7 @@ def stage_explainers(state: RunState, explainers: Mapping[str, Explainer], *, pr
             )[:16]
             directory = state.cache / "predictions" / f"{label}-{key}"
             done = directory / "done.json"
-            supported = [t for t, task in state.tasks.items() if _answers(explainer, task)]
+            supported = [t for t, task in state.tasks.items() if explainer.supports(task)]
             if done.exists():
                 state.explainer_info[label] = read_json(done)["info"]
                 state.predictions[label] = {
@@ -100,7 +92,7 @@ def stage_explainers(state: RunState, explainers: Mapping[str, Explainer], *, pr
             fit_s = time.perf_counter() - t0
             state.predictions[label] = {}
             # tasks that hide the history first: nothing shown before them can be matched to them
-            hides = [t for t in supported if state.tasks[t].hides_history()]
+            hides = [t for t in supported if state.tasks[t].hides_history]
             for t in hides + [t for t in supported if t not in hides]:
                 task = state.tasks[t]
                 insts = state.instances[t]["align_test"]
@@ -112,11 +104,7 @@ def stage_explainers(state: RunState, explainers: Mapping[str, Explainer], *, pr
                 if ctx.embeddings_ is not None and t not in hides:
                     ctx.embeddings_.grant(i.history for i in shown)
                 t1 = time.perf_counter()
-                if task.uses_explanations:
-                    texts = explainer.explain(shown)
-                    answers = [Prediction(i.instance_id, str(x), raw=str(x)) for i, x in zip(shown, texts)]
-                else:
-                    answers = explainer.predict(t, shown)
+                answers = explainer.answer(task, shown)
                 _check_predictions(label, t, shown, answers)
                 preds: list[Prediction] = [answers[0]] * len(insts) if insts else []
                 for j, p in zip(order, answers, strict=True):

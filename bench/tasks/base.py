@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
+from bench.answers import Text
 from bench.config.schema import TaskSpec
 from bench.data.dataset import Split
 from bench.errors import ConfigError
@@ -77,19 +78,22 @@ class BuildInput:
     part: str  # "align_train" | "align_valid" | "align_test"
     rng: np.random.Generator
     contexts_per_user: int = 1
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Task(ABC):
-    """Base class: subclasses declare ``defaults`` and implement ``build``/``score``."""
+    """Base class: subclasses declare ``defaults`` and ``answer`` and implement ``build``/``score``."""
 
     kind: ClassVar[str] = ""
     #: every parameter with its default; YAML keys outside this map are errors.
     defaults: ClassVar[dict[str, Any]] = {}
-    #: the explainer output this task expects, for documentation and validation.
+    #: the answer type explainers return (:mod:`bench.answers`); it names the explainer method that
+    #: produces it, so an explainer answers the task iff it implements that method.
+    answer: ClassVar[type]
+    #: the explainer output in words, for documentation.
     output: ClassVar[str] = ""
-    #: True for tasks answered by ``Explainer.explain`` (free text) instead of ``predict``.
-    uses_explanations: ClassVar[bool] = False
+    #: True when explainers answer without seeing the history (it is the answer), e.g. history
+    #: reconstruction: such tasks are answered first and their histories are never shown.
+    hides_history: ClassVar[bool] = False
 
     def __init__(self, spec: TaskSpec) -> None:
         unknown = sorted(set(spec.params) - set(self.defaults))
@@ -113,6 +117,12 @@ class Task(ABC):
     def name(self) -> str:
         return self.spec.name
 
+    @property
+    def uses_explanations(self) -> bool:
+        """Deprecated, derived: ``answer is Text``. Only for publishing code not yet moved to
+        ``task.answer`` (``bench/evaluate.py``); remove with its last reader."""
+        return self.answer is Text
+
     @abstractmethod
     def metrics(self) -> list[MetricSpec]:
         """The metrics this task reports (the main one included)."""
@@ -135,11 +145,6 @@ class Task(ABC):
     ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """For ratio metrics (``MetricSpec.ratio``): per-sample ``(num, den)`` with value ``Σnum/Σden``."""
         return {}
-
-    def hides_history(self) -> bool:
-        """Whether explainers answer without seeing the history (it is the answer), e.g. history
-        reconstruction: such tasks are answered first and their histories are never shown."""
-        return False
 
     def teacher_items(self, inst: Instance) -> tuple[int, ...]:
         """Items of ``inst`` that ``f`` chose among unseen items (candidates, a retrieval label): none

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from bench import metrics as M
+from bench.answers import YesNo
 from bench.tasks.base import (
     PARSE_FAILURE,
     BuildInput,
@@ -30,6 +31,7 @@ from bench.types import Instance, Prediction
 
 class InterestClassification(Task):
     kind = "interest_classification"
+    answer = YesNo
     output = "0/1 (1 = the target would recommend it), optional score"
     defaults = {
         "history_len": 9,  # items of history shown to the explainer (and scored by f)

@@ -4,8 +4,9 @@ Instances are built like interest classification (history of ``history_len`` ite
 positive uniform in ``f``'s top ``pos_top`` share of unseen items, label 1, and one negative uniform
 in its bottom ``neg_bottom`` share, label 0), but only for ``max_users`` users of the part (a
 subset drawn with the part's generator) because judging is expensive. Explainers answer through
-``explain(instances) -> list[str]``; the runner wraps each text as ``Prediction(output=text,
-raw=text)`` and calls :meth:`ExplanationRubric.bind` before :meth:`~ExplanationRubric.score`.
+``explain(task, instances) -> list[Text]`` (:class:`bench.answers.Text`), each of which becomes
+``Prediction(output=text, raw=text)``; the runner calls :meth:`ExplanationRubric.bind` before
+:meth:`~ExplanationRubric.score`.
 
 Per-sample metrics (all vectors align with the instances; none is ever NaN):
 
@@ -28,7 +29,6 @@ Per-sample metrics (all vectors align with the instances; none is ever NaN):
 from __future__ import annotations
 
 import logging
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from bench import seeds
+from bench.answers import Text
 from bench.errors import ConfigError
 from bench.judge.fidelity import MEASURES, cited_items, counterfactual_fidelity, parse_decision
 from bench.judge.prompt import Judge, JudgeItem, JudgeResult
@@ -71,8 +73,8 @@ class _Eval:
 
 class ExplanationRubric(Task):
     kind = "explanation_rubric"
+    answer = Text
     output = "free-text explanation of the target's like/dislike decision (explain())"
-    uses_explanations = True
     defaults = {
         "history_len": 9,  # items of history shown to the explainer (and scored by f)
         "pos_top": 0.2,  # likes come from f's top 20 % of unseen items
@@ -225,7 +227,7 @@ class ExplanationRubric(Task):
     def _instance_rng(self, inst: Instance) -> np.random.Generator:
         # Seeded per instance (not per call order), so a sample's baseline is the same on every run.
         assert self._bound is not None
-        return np.random.default_rng([self._bound["seed"], zlib.crc32(inst.instance_id.encode())])
+        return seeds.rng(self._bound["seed"], inst.instance_id)
 
     def _evaluate(self, instances: Sequence[Instance], predictions: Sequence[Prediction]) -> list[_Eval]:
         if len(instances) != len(predictions):

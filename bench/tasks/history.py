@@ -14,12 +14,15 @@ from collections.abc import Sequence
 import numpy as np
 
 from bench import metrics as M
+from bench.answers import ItemList
 from bench.tasks.base import PARSE_FAILURE, BuildInput, MetricSpec, Task, parse_failures
 from bench.types import Instance, Prediction
 
 
 class HistoryReconstruction(Task):
     kind = "history_reconstruction"
+    answer = ItemList
+    hides_history = True
     output = "list of item indices (the user's recent history)"
     defaults = {
         "history_len": 9,  # how many of the latest history items must be recovered
@@ -50,9 +53,6 @@ class HistoryReconstruction(Task):
 
     def public_meta_keys(self) -> frozenset[str]:
         return frozenset({"user_vector"})
-
-    def hides_history(self) -> bool:
-        return True
 
     def score(
         self, instances: Sequence[Instance], predictions: Sequence[Prediction]

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from bench import metrics as M
+from bench.answers import Permutation
 from bench.tasks.base import (
     PARSE_FAILURE,
     BuildInput,
@@ -30,6 +31,7 @@ PAPER_GAINS = (1000.0, 100.0, 10.0, 1.0, 0.0)
 
 class ItemRanking(Task):
     kind = "item_ranking"
+    answer = Permutation
     output = "permutation of the candidates (best first)"
     defaults = {
         "history_len": 9,  # items of history shown to the explainer (and scored by f)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from bench import metrics as M
+from bench.answers import RankedItems
 from bench.tasks.base import (
     PARSE_FAILURE,
     BuildInput,
@@ -26,6 +27,7 @@ from bench.types import Instance, Prediction
 
 class NextItemRetrieval(Task):
     kind = "next_item_retrieval"
+    answer = RankedItems
     output = "ranked list of item indices (best first)"
     defaults = {
         "history_len": 9,  # items of history shown to the explainer (and scored by f)

@@ -24,25 +24,39 @@ progress bar. DeepSpeed and FSDP are not supported (optimizer state is saved as 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import math
-import os
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
 
+from bench.io import atomic_dir, atomic_write_text
+from bench.llm.adapter import (
+    EXTRA_MODULES_FILE,
+    OPT_FILES,
+    STATE_FILE,
+    Bundle,
+    EmbedHook,
+    Modules,
+    attach_lora,
+    detach_lora,
+    is_checkpointing,
+    latest_checkpoint,
+    load_adapter,
+    load_weights,
+    save_checkpoint,
+    save_weights,
+)
 from bench.llm.backbone import Backbone
 from bench.llm.train_data import (
     IGNORE_INDEX,
@@ -54,17 +68,12 @@ from bench.llm.train_data import (
     encode_example,
 )
 
-__all__ = ["EncodedExample", "LoraTrainConfig", "TrainExample", "TrainReport"]
+__all__ = ["EXTRA_MODULES_FILE", "EncodedExample", "LoraTrainConfig", "TrainExample", "TrainReport"]
 __all__ += ["collate", "encode_example", "load_adapter", "train_lora"]
 
 logger = logging.getLogger(__name__)
 
-EXTRA_MODULES_FILE = "extra_modules.safetensors"
-_STATE_FILE, _DONE_FILE, _OPT_FILES = "trainer_state.json", "done.json", ("optimizer.pt", "scheduler.pt")
-
-#: ``embed_hook(model, input_ids, attention_mask, extras) -> inputs_embeds`` of shape (batch, seq, hidden).
-Modules = Mapping[str, nn.Module]
-EmbedHook = Callable[[Any, torch.Tensor, torch.Tensor, list[Mapping[str, Any]]], torch.Tensor]
+_DONE_FILE = "done.json"
 
 
 @dataclass(frozen=True)
@@ -123,28 +132,6 @@ class TrainReport:
         return cls(**{**data, "adapter_dir": Path(data["adapter_dir"])})
 
 
-class _Bundle(nn.Module):
-    """The PEFT model and the extra modules under one root, so DDP syncs and accelerate wraps both."""
-
-    def __init__(self, lm: nn.Module, extra: Modules | None, hook: EmbedHook | None) -> None:
-        super().__init__()
-        self.lm, self.extra, self.hook = lm, nn.ModuleDict(dict(extra or {})), hook
-
-    def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, extras: list, keep: torch.Tensor
-    ) -> torch.Tensor:
-        """Logits at positions ``keep`` only (the LM head never runs on the prompt positions)."""
-        if self.hook is None:
-            out = self.lm(
-                input_ids=input_ids, attention_mask=attention_mask, use_cache=False, logits_to_keep=keep
-            )
-            return out.logits
-        embeds = self.hook(self.lm, input_ids, attention_mask, extras)
-        return self.lm(
-            inputs_embeds=embeds, attention_mask=attention_mask, use_cache=False, logits_to_keep=keep
-        ).logits
-
-
 def _batch_nll(
     model: nn.Module, batch: Mapping[str, torch.Tensor], examples: Sequence[TrainExample]
 ) -> tuple:
@@ -162,76 +149,6 @@ def _batch_nll(
     labels = labels.index_select(1, keep)
     nll = F.cross_entropy(logits.transpose(1, 2), labels, ignore_index=IGNORE_INDEX, reduction="none")
     return nll.sum(1), (labels != IGNORE_INDEX).sum(1)
-
-
-def _checkpointing(model: Any) -> bool:
-    # transformers 5 renamed the flag; the old name still works but warns
-    name = "is_activation_checkpointing" if hasattr(type(model), "is_activation_checkpointing") else ""
-    return bool(getattr(model, name or "is_gradient_checkpointing", False))
-
-
-def _attach_lora(model: Any, cfg: LoraTrainConfig, *, checkpointing: bool) -> Any:
-    from peft import LoraConfig, get_peft_model
-
-    if checkpointing:
-        # non-reentrant checkpointing works under DDP; input grads let it see through frozen embeddings
-        kwargs = {"use_reentrant": False}
-        if hasattr(model, "activation_checkpointing_enable"):  # transformers 5 name; the old one warns
-            model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
-        else:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
-        model.enable_input_require_grads()
-    tied = bool(getattr(model.config, "tie_word_embeddings", False)) and bool(cfg.modules_to_save)
-    lora = LoraConfig(
-        task_type="CAUSAL_LM",
-        r=cfg.rank,
-        lora_alpha=cfg.alpha,
-        lora_dropout=cfg.dropout,
-        target_modules=list(cfg.target_modules),
-        modules_to_save=list(cfg.modules_to_save) or None,
-        ensure_weight_tying=tied,  # keep embed_tokens / lm_head copies tied when the base ties them
-    )
-    return get_peft_model(model, lora)
-
-
-def _detach_lora(peft_model: Any, base: Any, grads: set[int], was_training: bool, was_ckpt: bool) -> None:
-    """Give the caller back the base model exactly as it was (no LoRA layers, same flags)."""
-    from peft.utils.other import ModulesToSaveWrapper
-
-    inner = peft_model.base_model.model
-    for name, module in list(inner.named_modules()):  # unload() would keep the *trained* copies
-        if isinstance(module, ModulesToSaveWrapper):
-            parent, _, child = name.rpartition(".")
-            setattr(inner.get_submodule(parent) if parent else inner, child, module.original_module)
-    peft_model.unload()
-    if not was_ckpt and _checkpointing(base):
-        (getattr(base, "activation_checkpointing_disable", None) or base.gradient_checkpointing_disable)()
-        base.disable_input_require_grads()
-    for p in base.parameters():
-        p.requires_grad_(id(p) in grads)
-    base.train(was_training)
-
-
-def _save_weights(bundle: _Bundle, directory: Path) -> None:
-    # After new tokens are added, peft would save the full embedding and output matrices with every
-    # adapter (~226 MB for SmolLM2). Their rows are rebuilt deterministically when the tokens are
-    # added again, so only save them when they are trained (modules_to_save).
-    cfg = next(iter(bundle.lm.peft_config.values()))
-    trained = set(cfg.modules_to_save or ()) & {"embed_tokens", "lm_head"}
-    bundle.lm.save_pretrained(str(directory), save_embedding_layers=bool(trained))
-    if len(bundle.extra):  # copies: safetensors refuses shared storage, and they must be on CPU anyway
-        state = {k: v.detach().to("cpu", copy=True) for k, v in bundle.extra.state_dict().items()}
-        save_file(state, str(directory / EXTRA_MODULES_FILE))
-
-
-def _load_weights(bundle: _Bundle, directory: Path) -> None:
-    from peft import set_peft_model_state_dict
-
-    result = set_peft_model_state_dict(bundle.lm, load_file(str(directory / "adapter_model.safetensors")))
-    if result.unexpected_keys:
-        raise RuntimeError(f"{directory}: unexpected adapter keys {result.unexpected_keys[:5]}")
-    if len(bundle.extra):
-        bundle.extra.load_state_dict(load_file(str(directory / EXTRA_MODULES_FILE)), strict=True)
 
 
 def _make_accelerator(grad_accum: int, *, bf16: bool, cpu: bool) -> Any:
@@ -315,11 +232,11 @@ def train_lora(
 
     base = backbone.model
     grads = {id(p) for p in base.parameters() if p.requires_grad}
-    was_training, was_ckpt = base.training, _checkpointing(base)
+    was_training, was_ckpt = base.training, is_checkpointing(base)
     set_seed(cfg.seed)  # the LoRA init
-    peft_model = _attach_lora(base, cfg, checkpointing=_resolve(cfg.gradient_checkpointing, on_cuda))
+    peft_model = attach_lora(base, cfg, checkpointing=_resolve(cfg.gradient_checkpointing, on_cuda))
     try:
-        bundle = _Bundle(peft_model, extra_modules, embed_hook)
+        bundle = Bundle(peft_model, extra_modules, embed_hook)
         bundle.extra.requires_grad_(True)
         params = [p for p in bundle.parameters() if p.requires_grad]
         if use_bf16:  # trainable weights stay fp32 under autocast, so AdamW updates are not rounded away
@@ -340,13 +257,13 @@ def train_lora(
         valid_loader = accelerator.prepare(loader_of(valid_examples, None)) if valid_examples else None
 
         state = dict(epoch=0, step=0, losses=[], valid_losses=[], tokens=0, seconds=0.0)
-        latest = _latest_checkpoint(ckpt_root) if resume else None
+        latest = latest_checkpoint(ckpt_root) if resume else None
         if latest is not None:
-            state = json.loads((latest / _STATE_FILE).read_text())
+            state = json.loads((latest / STATE_FILE).read_text())
             if state.pop("config", None) != _config_json(cfg):
                 logger.warning("resuming %s with a different config than it was written with", latest)
-            _load_weights(accelerator.unwrap_model(bundle), latest)
-            for obj, name in zip((optimizer, scheduler), _OPT_FILES, strict=True):
+            load_weights(accelerator.unwrap_model(bundle), latest)
+            for obj, name in zip((optimizer, scheduler), OPT_FILES, strict=True):
                 obj.load_state_dict(torch.load(latest / name, map_location="cpu", weights_only=True))
             logger.info("resuming from %s (step %d)", latest, state["step"])
 
@@ -389,7 +306,7 @@ def train_lora(
             valid = f", valid loss {state['valid_losses'][-1]:.4f}" if state["valid_losses"] else ""
             if main:
                 logger.info("epoch %d: step %d, loss %.4f%s", state["epoch"], state["step"], ema, valid)
-            _save_checkpoint(
+            save_checkpoint(
                 accelerator, ckpt_root, bundle, (optimizer, scheduler), {**state, "config": asdict(cfg)}
             )
         bar.close()
@@ -409,21 +326,17 @@ def train_lora(
         )
         accelerator.wait_for_everyone()
         if main:
-            tmp = out_dir / ".adapter.tmp"
-            shutil.rmtree(tmp, ignore_errors=True)
-            _save_weights(accelerator.unwrap_model(bundle), tmp)
-            shutil.rmtree(report.adapter_dir, ignore_errors=True)
-            os.replace(tmp, report.adapter_dir)
-            (out_dir / ".done.tmp").write_text(
-                json.dumps({"report": report.to_json(), "config": asdict(cfg)})
-            )
-            os.replace(out_dir / ".done.tmp", done_file)  # atomic: never half a done.json
+            shutil.rmtree(report.adapter_dir, ignore_errors=True)  # a stale one (no done.json)
+            with atomic_dir(report.adapter_dir) as tmp:
+                save_weights(accelerator.unwrap_model(bundle), tmp)
+            # written last and atomically: its presence says the adapter is complete
+            atomic_write_text(done_file, json.dumps({"report": report.to_json(), "config": asdict(cfg)}))
             logger.info("done: %d steps, %.0f tokens/s", report.steps, report.tokens_per_second)
         accelerator.wait_for_everyone()
         return report
     finally:
         accelerator.free_memory()
-        _detach_lora(peft_model, base, grads, was_training, was_ckpt)
+        detach_lora(peft_model, base, grads, was_training, was_ckpt)
 
 
 @torch.no_grad()
@@ -436,54 +349,3 @@ def _validate(accelerator: Any, bundle: nn.Module, loader: DataLoader, examples:
         sums, counts = sums + nll.sum(), counts + count.sum()
     bundle.train()
     return float(sums / counts.clamp(min=1))
-
-
-def _latest_checkpoint(root: Path) -> Path | None:
-    done = [d for d in root.glob("epoch-*") if (d / _STATE_FILE).exists() and (d / _OPT_FILES[0]).exists()]
-    return max(done, key=lambda d: int(d.name.split("-")[1]), default=None)
-
-
-def _save_checkpoint(accelerator: Any, root: Path, bundle: nn.Module, stateful: tuple, state: dict) -> None:
-    """Write ``root/epoch-<k>`` through a temp dir + rename, then drop older optimizer states."""
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        final, tmp = root / f"epoch-{state['epoch']}", root / f".epoch-{state['epoch']}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        _save_weights(accelerator.unwrap_model(bundle), tmp)
-        for obj, name in zip(stateful, _OPT_FILES, strict=True):  # optimizer, scheduler
-            torch.save(obj.state_dict(), tmp / name)
-        (tmp / _STATE_FILE).write_text(json.dumps(state, indent=2))
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(tmp, final)
-        for old in root.glob("epoch-*"):  # resuming needs the latest only; older adapters are kept
-            for name in _OPT_FILES if old != final else ():
-                (old / name).unlink(missing_ok=True)
-    accelerator.wait_for_everyone()
-
-
-def load_adapter(backbone: Backbone, adapter_dir: Path, *, extra_modules: Modules | None = None) -> Backbone:
-    """A backbone whose model carries the adapter in ``adapter_dir``, in eval mode.
-
-    peft injects the LoRA layers into ``backbone.model`` in place, so pass a base backbone, once.
-    ``extra_modules`` get their trained weights strictly (a missing or unexpected key raises) and
-    are moved to the backbone's device in eval mode.
-    """
-    from peft import PeftModel
-
-    adapter_dir = Path(adapter_dir)
-    if not (adapter_dir / "adapter_config.json").exists():
-        raise FileNotFoundError(f"{adapter_dir}: no adapter_config.json (not a trained adapter directory)")
-    extra_file = adapter_dir / EXTRA_MODULES_FILE
-    if extra_modules:
-        if not extra_file.exists():
-            raise FileNotFoundError(f"{extra_file}: missing, but extra_modules were given")
-        holder = nn.ModuleDict(dict(extra_modules))
-        try:
-            holder.load_state_dict(load_file(str(extra_file)), strict=True)
-        except RuntimeError as err:
-            raise RuntimeError(f"{extra_file}: {err}") from err
-        holder.to(backbone.device).eval()
-    elif extra_file.exists():
-        logger.warning("%s holds extra module weights but no extra_modules were given", extra_file)
-    model = PeftModel.from_pretrained(backbone.model, str(adapter_dir), is_trainable=False).eval()
-    return dataclasses.replace(backbone, model=model, info={**backbone.info, "adapter_dir": str(adapter_dir)})
