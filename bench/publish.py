@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from bench.answers import Text
 from bench.io import read_json, write_json, write_jsonl
 from bench.manifest import build_manifest
 from bench.resources import tasks_dir
@@ -65,7 +66,7 @@ def publish_run(state: RunState, scored: ScoredRun, *, started: float) -> dict[s
     explained = {
         t: {label: scored.samples[label][t] for label in scored.samples if t in scored.samples[label]}
         for t, task in state.tasks.items()
-        if task.uses_explanations
+        if task.answer is Text
     }
     explained = {t: rows for t, rows in explained.items() if rows}
     suite = state.suite

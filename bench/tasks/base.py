@@ -16,7 +16,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bench.answers import Text
 from bench.config.schema import TaskSpec
 from bench.data.dataset import Split
 from bench.errors import ConfigError
@@ -116,12 +115,6 @@ class Task(ABC):
     @property
     def name(self) -> str:
         return self.spec.name
-
-    @property
-    def uses_explanations(self) -> bool:
-        """Deprecated, derived: ``answer is Text``. Only for publishing code not yet moved to
-        ``task.answer`` (``bench/evaluate.py``); remove with its last reader."""
-        return self.answer is Text
 
     @abstractmethod
     def metrics(self) -> list[MetricSpec]:
