@@ -194,16 +194,15 @@ class Explainer(ABC):
     def supports(self, task: Task) -> bool:
         """Whether this explainer answers ``task`` (others show as "n/a", never 0).
 
-        By default: it implements the method named by the task's answer type — overrides one of
-        the base class's methods, or, for a new answer type (a new task kind), defines the method
-        that type names. Existing explainers therefore show n/a for a new kind with no edit.
-        Subclasses may narrow it (e.g. no prompt template for a kind).
+        By default: it overrides the base class's method named by the task's answer type. A task
+        whose answer type names a method the base class does not have (a new task kind with a new
+        answer type) is not supported, so existing explainers show n/a for it with no edit — even
+        one that happens to have an unrelated helper of that name; an explainer written for it
+        claims it by overriding this method. Subclasses may also narrow it (e.g. no prompt for a kind).
         """
         method = getattr(task.answer, "method", None)
-        if not isinstance(method, str):
-            return False
         if method not in ANSWER_METHODS:
-            return callable(getattr(type(self), method, None))
+            return False
         return getattr(type(self), method) is not getattr(Explainer, method)
 
     def answer(self, task: Task, instances: list[Instance]) -> list[Prediction]:
