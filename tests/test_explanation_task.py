@@ -12,10 +12,10 @@ import pytest
 from bench.data.catalog import Catalog
 from bench.data.dataset import Dataset, leave_one_out
 from bench.errors import ConfigError
-from bench.judge.fidelity import counterfactual_fidelity
 from bench.judge.prompt import JudgeItem, JudgeResult
 from bench.tasks.base import BuildInput, TaskSpec
 from bench.tasks.explanation import ExplanationRubric
+from bench.tasks.grounding import counterfactual_fidelity
 from bench.types import Instance, Prediction
 
 N_USERS, N_ITEMS = 40, 30

@@ -1,4 +1,4 @@
-"""Counterfactual fidelity, citation finding and decision parsing (bench.judge.fidelity)."""
+"""Grounding of explanations (bench.tasks.grounding): counterfactual fidelity, citations, decisions."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bench.data.catalog import Catalog
-from bench.judge.fidelity import cited_items, counterfactual_fidelity, parse_decision
+from bench.tasks.grounding import cited_items, counterfactual_fidelity, parse_decision
 
 N_ITEMS = 40
 HISTORY = (0, 1, 2, 3, 4, 5, 6, 7, 8)

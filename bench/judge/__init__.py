@@ -4,7 +4,6 @@
 * :mod:`bench.judge.local` — :class:`LocalJudge` on a ``bench.llm`` backbone (log-likelihood or greedy);
 * :mod:`bench.judge.openai_compat` — :class:`OpenAICompatJudge` for any ``/chat/completions`` server;
 * :mod:`bench.judge.cache` — :class:`CachedJudge`, one judgement per (judge, prompt);
-* :mod:`bench.judge.fidelity` — counterfactual fidelity of the items an explanation cites;
 * :mod:`bench.judge.check` — agreement of a judge with a hand-graded set.
 
 :func:`make_judge` builds a judge from a spec: a string is a local backbone spec (``smollm2-135m``,

@@ -17,7 +17,7 @@ Per-sample metrics (all vectors align with the instances; none is ever NaN):
   ``rubric_eq_0``/``_1`` are marked lower-is-better, ``_2``/``_3`` higher-is-better). How far a
   judge's grades can be trusted is measured separately by :mod:`bench.judge.check`.
 * ``cf_fidelity`` — counterfactual fidelity of the cited history items
-  (:func:`bench.judge.fidelity.counterfactual_fidelity`: deleting what the explanation cites
+  (:func:`bench.tasks.grounding.counterfactual_fidelity`: deleting what the explanation cites
   should move the item in the direction of ``f``'s decision more than deleting as many random
   history items). An explanation that cites no history item gets **0.0**; ``cites_items`` (0/1)
   shows how many explanations cite anything, so a 0 can be read as "nothing to test".
@@ -39,7 +39,6 @@ import numpy as np
 from bench import seeds
 from bench.answers import Text
 from bench.errors import ConfigError
-from bench.judge.fidelity import MEASURES, cited_items, counterfactual_fidelity, parse_decision
 from bench.judge.prompt import Judge, JudgeItem, JudgeResult
 from bench.tasks.base import (
     BuildInput,
@@ -50,6 +49,7 @@ from bench.tasks.base import (
     shuffled_slots,
     teacher_scores,
 )
+from bench.tasks.grounding import MEASURES, cited_items, counterfactual_fidelity, parse_decision
 from bench.types import Instance, Prediction
 
 log = logging.getLogger(__name__)
