@@ -120,3 +120,12 @@ def test_overrides_skip_dangling_claims_and_task_params(caplog: pytest.LogCaptur
     assert t.skipped_claims == ()
     with pytest.raises(UserError, match="unknown explainer 'randm'"):
         check_claims(list(t.claims), [e.label for e in t.explainers], [x.name for x in t.tasks])
+
+
+def test_a_directory_named_like_a_suite_does_not_shadow_it(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "quick").mkdir()  # e.g. a run directory
+    assert load_suite("quick").name == "quick"
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(ConfigError, match="mine: is a directory, not a suite file"):
+        load_suite("mine")

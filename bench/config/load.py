@@ -130,14 +130,23 @@ def _apply_set(raw: dict[str, Any], key: str, value: Any) -> None:
 
 
 def find_suite(name_or_path: str) -> Path:
+    """A suite file: a path to a YAML file, else a built-in suite name (a directory of the same
+    name in the working directory, e.g. a run directory ``quick/``, does not shadow the suite)."""
     p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml") or p.exists():
-        if not p.exists():
-            raise ConfigError("suite file not found", where=str(p), fix="check the path")
-        return p
     candidate = suites_dir() / f"{name_or_path}.yaml"
-    if candidate.exists():
+    if p.suffix in (".yaml", ".yml") or p.is_file():
+        if not p.is_file():
+            what = "is a directory, not a suite file" if p.is_dir() else "suite file not found"
+            raise ConfigError(what, where=str(p), fix="pass a suite YAML file or a built-in suite name")
+        return p
+    if candidate.is_file():
         return candidate
+    if p.is_dir():
+        raise ConfigError(
+            "is a directory, not a suite file",
+            where=str(p),
+            fix="pass a suite YAML file or a built-in suite name",
+        )
     known = sorted(x.stem for x in suites_dir().glob("*.yaml"))
     import difflib
 
