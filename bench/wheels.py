@@ -18,7 +18,6 @@ Everything lives under :func:`cache_root`. Errors are one-line :class:`~bench.er
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -30,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from bench.errors import UserError
+from bench.hashing import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -79,15 +79,6 @@ def cache_root() -> Path:
     """``$RECXBENCH_HOME`` if set, else ``~/.cache/recxbench``."""
     home = os.environ.get("RECXBENCH_HOME")
     return Path(home).expanduser() if home else Path.home() / ".cache" / "recxbench"
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def download_disabled(wheel: PinnedWheel, target: Path, *, offline_fix: str) -> UserError:

@@ -11,6 +11,7 @@ import json
 import logging
 from pathlib import Path
 
+from bench.hashing import sha256_file
 from bench.io import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -29,15 +30,6 @@ TOKENIZER_FILES = (
 )
 #: Name of the digest cache written next to checkpoints that live in our cache.
 DIGEST_FILE = ".recxbench-sha256.json"
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def checkpoint_files(directory: Path) -> list[Path]:
