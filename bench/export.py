@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 
 from bench.errors import UserError
+from bench.io import atomic_dir
 
 FILES = ("results.json", "manifest.json", "leaderboard.html", "leaderboard.md", "results.csv", "results.tex")
 
@@ -14,29 +14,18 @@ FILES = ("results.json", "manifest.json", "leaderboard.html", "leaderboard.md", 
 def export_run(run_dir: Path, dest: Path, *, samples: bool = True) -> Path:
     """Copy ``results.json``, ``manifest.json``, the leaderboard files and (optionally) ``samples/``.
 
-    The destination is built in a temporary sibling and swapped in, so a crash never leaves a
-    half-copied baseline that looks complete.
+    The destination is built in a temporary sibling and swapped in (:func:`bench.io.atomic_dir`),
+    so a crash never leaves a half-copied baseline that looks complete.
     """
     if not (run_dir / "results.json").exists():
         raise UserError(
             "no results.json (not a finished run directory)", where=str(run_dir), fix="run the suite first"
         )
     dest = dest.resolve()
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
+    with atomic_dir(dest, replace=True) as tmp:
         for name in FILES:
             if (run_dir / name).exists():
                 shutil.copy2(run_dir / name, tmp / name)
         if samples and (run_dir / "samples").is_dir():
             shutil.copytree(run_dir / "samples", tmp / "samples")
-        old = dest.with_name(f".{dest.name}.old")
-        if dest.exists():
-            dest.rename(old)
-        tmp.rename(dest)
-        if old.exists():
-            shutil.rmtree(old)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return dest

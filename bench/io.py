@@ -68,17 +68,23 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
 
 
 @contextmanager
-def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_dir(target: str | os.PathLike[str], *, replace: bool = False) -> Iterator[Path]:
     """Build a directory in a staging sibling and move it to ``target`` only if the block succeeds.
 
-    ``target`` must not exist yet (a finished directory is never replaced under a reader); if
-    another process finished it first, the staging copy is dropped and theirs is kept.
+    By default ``target`` must not exist yet (a finished cache directory is never replaced under a
+    reader); if another process finished it first, the staging copy is dropped and theirs is kept.
+    With ``replace=True`` an existing ``target`` (an exported baseline) is moved aside, the new one
+    moved in, then the old one deleted: at every moment ``target`` is absent or complete.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    old = target.with_name(f".{target.name}.old")
     try:
         yield staging
+        if replace and target.exists():
+            shutil.rmtree(old, ignore_errors=True)
+            target.rename(old)
         try:
             staging.rename(target)
         except OSError:
@@ -87,6 +93,8 @@ def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+        if replace and old.exists():
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def dumps(obj: Any, *, indent: int | None = None) -> str:

