@@ -102,4 +102,27 @@ class Text:
         return Prediction(instance_id, str(self.text), raw=str(self.text))
 
 
-__all__ = ["Answer", "ItemList", "Permutation", "RankedItems", "Text", "YesNo"]
+#: the answer types every explainer base class knows, in board order; their methods are the
+#: explainer's answer methods (:data:`bench.explainers.base.ANSWER_METHODS`)
+BUILTIN_ANSWERS: tuple[type, ...] = (RankedItems, Permutation, YesNo, ItemList, Text)
+
+
+def is_answer_type(obj: object) -> bool:
+    """Whether ``obj`` is a usable answer type: a class with a ``method`` name and ``to_prediction``."""
+    return (
+        isinstance(obj, type)
+        and isinstance(getattr(obj, "method", None), str)
+        and callable(getattr(obj, "to_prediction", None))
+    )
+
+
+__all__ = [
+    "BUILTIN_ANSWERS",
+    "Answer",
+    "ItemList",
+    "Permutation",
+    "RankedItems",
+    "Text",
+    "YesNo",
+    "is_answer_type",
+]

@@ -81,6 +81,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     from bench.data.sources import format_names
     from bench.resources import suites_dir, tasks_dir
 
+    for module in args.plugin or []:  # plugins may add tasks, explainers and datasets
+        registry.load_plugin(module)
     what = args.what
     if what == "tasks":
         import yaml
@@ -98,8 +100,6 @@ def cmd_list(args: argparse.Namespace) -> int:
             )
         sys.stdout.write(tabulate(rows, headers=["task", "kind", "main metric", "description"]) + "\n")
     elif what == "explainers":
-        for module in args.plugin or []:
-            registry.load_plugin(module)
         rows = []
         for name in registry.explainers.names():
             try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bench.errors import UserError
 
-#: what a suite's ``device`` key and ``--device`` accept (``cuda:N`` also works on the command line)
+#: what a suite's ``device`` key and ``--device`` accept (a backbone's own ``device`` may also be ``cuda:N``)
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 
 

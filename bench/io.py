@@ -82,19 +82,25 @@ def atomic_dir(target: str | os.PathLike[str], *, replace: bool = False) -> Iter
     old = target.with_name(f".{target.name}.old")
     try:
         yield staging
+        moved_aside = False
         if replace and target.exists():
             shutil.rmtree(old, ignore_errors=True)
             target.rename(old)
+            moved_aside = True
         try:
             staging.rename(target)
         except OSError:
-            if not target.exists():
+            if moved_aside:  # put the previous one back: never lose both
+                old.rename(target)
+            elif not target.exists():
                 raise
+            if moved_aside:
+                raise
+        if moved_aside:
+            shutil.rmtree(old, ignore_errors=True)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
-        if replace and old.exists():
-            shutil.rmtree(old, ignore_errors=True)
 
 
 def dumps(obj: Any, *, indent: int | None = None) -> str:

@@ -22,8 +22,9 @@ from bench.state import RunState
 
 log = logging.getLogger(__name__)
 
-#: keys of an explainer's ``info()`` that are wall times: the manifest keeps them, results.json
-#: does not (the same run must give the same results.json)
+#: keys of an explainer's ``info()`` that are the harness's own wall times: the manifest keeps them,
+#: results.json does not. (Training reports an explainer or the target writes — ``training.seconds``,
+#: the target card's ``train_seconds`` — stay in results.json: the board shows them.)
 TIMING_KEYS = frozenset({"fit_seconds"})
 
 MASKING_RULE = (

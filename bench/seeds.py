@@ -5,7 +5,12 @@ CRC-32, integers are used as given), fed to :class:`numpy.random.SeedSequence`. 
 give independent streams, and a stream never depends on how many draws another stream made.
 
 The named integer purposes below are fixed forever: the committed boards were drawn with them, and
-changing one would change every published figure that depends on it.
+changing one would change every published figure that depends on it. For the same reason two
+legacy pairs of consumers share a stream, and must keep sharing it: the target's training and the
+surrogate tree both draw from ``rng(seed)`` (they never run in one process state that could couple
+them: each fits from a fresh generator), and the random explainer and the explanation task's
+counterfactual baseline both draw from ``rng(seed, instance_id)`` (one per instance, read by
+different stages).
 """
 
 from __future__ import annotations

@@ -35,6 +35,8 @@ PARTS: tuple[str, ...] = ("align_train", "align_valid", "align_test")
 
 @dataclass(frozen=True)
 class RunOptions:
+    """How to run a suite: the run directory, the device asked for, whether to show progress bars."""
+
     out: Path
     device: str = "auto"
     progress: bool = True

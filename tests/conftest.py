@@ -7,7 +7,9 @@ LLM-layer fixtures build nothing until a test asks for them, so modules without 
 * ``single_thread`` — torch on one thread for a whole module (tiny matmuls are fastest, and far
   less noisy on a busy 2-core box, on one thread); a module opts in with
   ``pytestmark = pytest.mark.usefixtures("single_thread")``;
-* ``llm_home`` — a fresh ``RECXBENCH_HOME`` for one test (never the user's cache), offline.
+* ``llm_home`` — a fresh ``RECXBENCH_HOME`` for one test (never the user's cache), offline;
+* ``restore_registries`` — whatever a test registers is forgotten after it (other tests see the
+  registries as the package and the imported plugin modules left them).
 """
 
 from __future__ import annotations
@@ -45,3 +47,16 @@ def llm_home(tmp_path, monkeypatch: pytest.MonkeyPatch):
     from llm_fixtures import private_home
 
     return private_home(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def restore_registries():
+    from bench import registry
+
+    regs = (registry.explainers, registry.recommenders, registry.task_kinds, registry.datasets)
+    saved = [(r, dict(r._items), r._entry_points_loaded) for r in regs]
+    yield
+    for r, items, loaded in saved:
+        r._items.clear()
+        r._items.update(items)
+        r._entry_points_loaded = loaded

@@ -52,3 +52,24 @@ def _walk(a: Any, b: Any, path: str, out: list[str]) -> None:
             out.append(f"{path}: {a!r} != {b!r}")
     elif a != b or type(a) is not type(b):
         out.append(f"{path}: {a!r} != {b!r}")
+
+
+#: the fields of a samples row that carry an answer or a score (the rest is presentation)
+SAMPLE_FIELDS = ("instance_id", "key", "prediction", "label", "raw", "parse_ok", "confidence", "scores")
+
+
+def samples_digest(run_dir: Any) -> dict[str, str]:
+    """``{"<explainer>/<task>": sha256}`` of every samples file's answer and score fields, so a
+    refactor that changed one prediction shows up even where the aggregates happen to agree."""
+    import hashlib
+    import json
+    from pathlib import Path
+
+    out = {}
+    for path in sorted(Path(run_dir, "samples").glob("*/*.jsonl")):
+        h = hashlib.sha256()
+        for line in path.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            h.update(json.dumps({k: row.get(k) for k in SAMPLE_FIELDS}, sort_keys=True).encode())
+        out[f"{path.parent.name}/{path.stem}"] = h.hexdigest()
+    return out

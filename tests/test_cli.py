@@ -123,10 +123,12 @@ def test_rerun_is_identical_and_cached(tiny_run: Path, tmp_path: Path) -> None:
 
 def test_results_match_the_snapshot_of_the_code_before_the_refactor(tiny_run: Path) -> None:
     """The architecture change kept every figure: same suite and seed, same results.json."""
-    from snapshot_compare import differences
+    from snapshot_compare import differences, samples_digest
 
     snapshot = json.loads((SNAPSHOTS / "tiny-fast.results.json").read_text())
     assert differences(snapshot, _results(tiny_run)) == []
+    # and every single answer and score, not only the aggregates
+    assert samples_digest(tiny_run) == json.loads((SNAPSHOTS / "tiny-fast.samples.json").read_text())
 
 
 def test_compare_against_itself_and_regression(

@@ -129,3 +129,62 @@ def test_a_directory_named_like_a_suite_does_not_shadow_it(tmp_path, monkeypatch
     (tmp_path / "mine").mkdir()
     with pytest.raises(ConfigError, match="mine: is a directory, not a suite file"):
         load_suite("mine")
+
+
+@pytest.mark.parametrize(
+    ("override", "where"),
+    [
+        ("dataset.min_interactions=abc", "dataset.min_interactions"),
+        ("dataset.min_interactions=0", "dataset.min_interactions"),
+        ("users.max_test=x", "users.max_test"),
+        ("users.train_contexts_per_user=[1]", "users.train_contexts_per_user"),
+        ("stats.confidence=high", "stats.confidence"),
+        ("stats.confidence=1.5", "stats.confidence"),
+        ("stats.alpha=true", "stats.alpha"),
+        ("tolerances={a/b: x}", "tolerances.a/b"),
+        ("tolerances={a/b: -0.1}", "tolerances.a/b"),
+    ],
+)
+def test_bad_values_are_one_line_errors(override: str, where: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_suite("tiny", overrides=[override])
+    assert f"tiny.yaml:{where}:" in str(err.value) and "fix:" in str(err.value)
+
+
+def test_an_unknown_format_is_an_error_even_for_a_named_dataset() -> None:
+    from bench.data.resolve import check_dataset
+
+    with pytest.raises(ConfigError, match="unknown dataset format 'atomc'.*did you mean 'atomic'"):
+        check_dataset("tiny", format="atomc")
+    check_dataset("tiny", format="atomic")  # known, and unused without a path: fine
+
+
+def test_an_explainer_without_a_constructor_takes_no_parameters() -> None:
+    s = load_suite("tiny", overrides=["explainers=[{name: popularity, params: {k: 3}}]"])
+    with pytest.raises(UserError, match="bad parameters for explainer 'popularity'.*takes no parameters"):
+        instantiate_explainers(s)
+
+
+def test_a_task_kind_without_an_answer_type_is_refused() -> None:
+    from bench.config import TaskSpec
+    from bench.tasks.base import Task
+
+    class NoAnswer(Task):
+        kind = "no_answer"
+
+        def metrics(self):
+            return []
+
+        def build(self, inp):
+            return []
+
+        def score(self, instances, predictions):
+            return {}
+
+    spec = TaskSpec(
+        name="t", kind="no_answer", version=1, description="", params={}, main_metric="m", path="t.yaml"
+    )
+    with pytest.raises(
+        ConfigError, match="t.yaml:kind: task kind 'no_answer' declares no usable answer type"
+    ):
+        NoAnswer(spec)

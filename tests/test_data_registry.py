@@ -71,12 +71,12 @@ def test_unknown_format_lists_the_known_ones(tsv_plugin, tmp_path: Path) -> None
         resolve_dataset("x", path=str(tmp_path), format="atomc")
     msg = str(exc.value)
     assert "dataset.format: unknown dataset format 'atomc'" in msg and "did you mean 'atomic'" in msg
-    assert "auto, atomic, ml-100k, ml-1m, tsv" in msg and "\n" not in msg
+    assert "auto, atomic, ml-100k, ml-1m" in msg and "tsv" in msg and "\n" not in msg
     with pytest.raises(DataError, match="is a dataset, not a file format"):
         load_dataset(tmp_path, format="tiny")
 
 
-def test_named_datasets_resolve_through_the_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_named_datasets_resolve_through_the_registry() -> None:
     ds = resolve_dataset("tiny", params={"n_users": 20, "n_items": 24})
     ref = make_tiny(n_users=20, n_items=24)
     assert ds.sha256 == ref.sha256 and ds.titles == ref.titles
@@ -89,7 +89,7 @@ def test_named_datasets_resolve_through_the_registry(monkeypatch: pytest.MonkeyP
         resolve_dataset("tiny2")
 
 
-def test_a_plugin_named_dataset(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_plugin_named_dataset(restore_registries) -> None:
     def make(*, n_users: int = 20) -> Dataset:
         return make_tiny(n_users=n_users, n_items=24, seed=3)
 
@@ -100,7 +100,7 @@ def test_a_plugin_named_dataset(monkeypatch: pytest.MonkeyPatch) -> None:
         resolve_dataset("tiny-seed3", params={"n_items": 5})
 
 
-def test_a_bare_callable_is_a_format_loader(tmp_path: Path) -> None:
+def test_a_bare_callable_is_a_format_loader(restore_registries, tmp_path: Path) -> None:
     from bench.data.formats import atomic
 
     registry.datasets.register("atomic-bare", atomic.load)

@@ -394,8 +394,7 @@ def _check_real_server(judge: OpenAICompatJudge, cache_dir: Path) -> list[JudgeR
     results = cached.grade(ITEMS)
     assert len(results) == 3 and judge.requests_sent == 3
     for item, r in zip(ITEMS, results, strict=True):
-        # a small model may reply with anything: the grade parses or is counted as unreadable (None)
-        assert r.grade in (None, 0, 1, 2, 3)
+        # a small model may reply with anything: the grade is what its reply parses to (None: unreadable)
         assert "[system]" in r.transcript and item.explanation in r.transcript
         assert "[assistant]\n" in r.transcript and "[note]" not in r.transcript
         assert r.grade == parse_grade(r.transcript.rsplit("[assistant]\n", 1)[1])

@@ -33,6 +33,9 @@ stats: {resamples: 200}
 """
 
 
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+
+
 @pytest.fixture(scope="module")
 def llm_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("llm")
@@ -62,6 +65,18 @@ def test_llm_explainers_on_the_board(llm_run: Path) -> None:
     info = res["explainers"]["recexplainer-b"]
     assert info["training"]["steps"] > 0 and info["backbone"]["spec"] == "tiny-random"
     assert "decoding" in res["protocol"]
+
+
+def test_results_match_the_snapshot_of_the_code_before_the_refactor(llm_run: Path) -> None:
+    """The typed explainer interface and the LLM-layer splits kept every prediction and figure."""
+    from snapshot_compare import differences, samples_digest
+
+    assert SUITE.strip() == (SNAPSHOTS / "tiny-llm.yaml").read_text(encoding="utf-8").strip()
+    snapshot = json.loads((SNAPSHOTS / "tiny-llm.results.json").read_text(encoding="utf-8"))
+    assert differences(snapshot, json.loads((llm_run / "results.json").read_text(encoding="utf-8"))) == []
+    assert samples_digest(llm_run) == json.loads(
+        (SNAPSHOTS / "tiny-llm.samples.json").read_text(encoding="utf-8")
+    )
 
 
 def test_constrained_retrieval_never_hallucinates(llm_run: Path) -> None:

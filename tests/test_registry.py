@@ -86,6 +86,17 @@ def test_load_plugin_imports_or_says_why() -> None:
 
 
 def test_builtins_resolve() -> None:
-    for registry in (reg.explainers, reg.recommenders, reg.task_kinds):
-        for name in registry.names():
-            assert registry.get(name) is not None, name
+    from bench.data.sources import DatasetSource
+    from bench.explainers.base import Explainer
+    from bench.tasks.base import Task
+
+    for name in reg.explainers.names():
+        cls = reg.explainers.get(name)
+        assert issubclass(cls, Explainer) and cls.name == name, name
+    for name in reg.task_kinds.names():
+        cls = reg.task_kinds.get(name)
+        assert issubclass(cls, Task) and cls.kind == name, name
+    for name in reg.recommenders.names():
+        assert reg.recommenders.get(name).name == name
+    assert {"atomic", "ml-100k", "ml-1m", "tiny", "opaque"} <= set(reg.datasets.names())
+    assert all(isinstance(reg.datasets.get(n), DatasetSource) for n in ("atomic", "tiny"))

@@ -85,6 +85,10 @@ class ExplainerSpec:
 
 @dataclass(frozen=True)
 class DatasetConfig:
+    """``dataset:`` — a registered dataset ``name`` (``tiny``, ``ml-100k``, ...) or, with ``path``, the
+    user's directory read with ``format``; ``params`` go to a generated dataset; users with fewer than
+    ``min_interactions`` interactions are dropped before the split."""
+
     name: str
     path: str | None
     format: str
@@ -94,12 +98,17 @@ class DatasetConfig:
 
 @dataclass(frozen=True)
 class TargetConfig:
+    """``target:`` — the target recommender f (``registry.recommenders`` name) and its hyper-parameters."""
+
     name: str
     params: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
 class UsersConfig:
+    """``users:`` — shares of the split's users in each disjoint part, optional caps on each part,
+    and how many contexts (the latest and earlier prefixes) each align-train user contributes."""
+
     align_train: float
     align_valid: float
     align_test: float
@@ -107,14 +116,6 @@ class UsersConfig:
     max_valid: int | None
     max_test: int | None
     train_contexts_per_user: int
-
-    def share(self, part: str) -> float:
-        """The share of users of ``part`` (``align_train`` | ``align_valid`` | ``align_test``)."""
-        return {
-            "align_train": self.align_train,
-            "align_valid": self.align_valid,
-            "align_test": self.align_test,
-        }[part]
 
     def cap(self, part: str) -> int | None:
         """The optional cap on the number of users of ``part``."""
@@ -125,6 +126,9 @@ class UsersConfig:
 
 @dataclass(frozen=True)
 class StatsConfig:
+    """``stats:`` — CI level, resamples, the paired test, the multiple-comparison correction over each
+    (task, metric) family, the significance level and what is resampled (users or instances)."""
+
     confidence: float
     resamples: int
     test: str
@@ -162,7 +166,11 @@ class SuiteConfig:
         return copy.deepcopy(dict(self._document))
 
     def explainer(self, label: str) -> ExplainerSpec:
-        return next(e for e in self.explainers if e.label == label)
+        """The entry of the explainer shown as ``label`` (``KeyError`` if the suite has none)."""
+        for e in self.explainers:
+            if e.label == label:
+                return e
+        raise KeyError(label)
 
 
 def build_suite(
@@ -223,17 +231,36 @@ def build_suite(
 
 
 def validate_values(raw: dict[str, Any], where: str) -> None:
+    """Check the values of a merged suite mapping (types, ranges, known names); each error names
+    ``file:key`` and a fix. Dataset names and formats are the data layer's registry
+    (:func:`bench.data.resolve.check_dataset`)."""
+
     def bad(key: str, what: str, fix: str) -> ConfigError:
         return ConfigError(what, where=f"{where}:{key}", fix=fix)
 
     if raw["device"] not in DEVICES:
-        raise bad("device", f"unknown device {raw['device']!r}", f"use {', '.join(DEVICES)}")
+        raise bad(
+            "device", f"unknown device {raw['device']!r}", f"use {', '.join(DEVICES[:-1])} or {DEVICES[-1]}"
+        )
     # which formats and datasets exist is the data layer's registry (bench.data.resolve.check_dataset)
     if not isinstance(raw["dataset"]["format"], str) or not raw["dataset"]["format"]:
         raise bad(
             "dataset.format", "must be a format name", "use auto or a format of `recxbench list datasets`"
         )
+
+    def positive_int(key: str, value: Any, *, optional: bool = False) -> None:
+        if optional and value is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise bad(
+                key, f"must be a positive integer{' or null' if optional else ''}, not {value!r}", "e.g. 3"
+            )
+
+    positive_int("dataset.min_interactions", raw["dataset"]["min_interactions"])
     u = raw["users"]
+    for cap in ("max_train", "max_valid", "max_test"):
+        positive_int(f"users.{cap}", u[cap], optional=True)
+    positive_int("users.train_contexts_per_user", u["train_contexts_per_user"])
     for k in ("align_train", "align_valid", "align_test"):
         if not isinstance(u[k], (int, float)) or not 0 <= u[k] <= 1:
             raise bad(f"users.{k}", "must be a share between 0 and 1", "e.g. 0.3")
@@ -248,8 +275,13 @@ def validate_values(raw: dict[str, Any], where: str) -> None:
         )
     if not isinstance(s["resamples"], int) or s["resamples"] < 100:
         raise bad("stats.resamples", "must be an integer >= 100", "e.g. 10000")
-    if not 0 < float(s["alpha"]) < 1:
-        raise bad("stats.alpha", "must be in (0, 1)", "e.g. 0.05")
+    for key, example in (("alpha", "0.05"), ("confidence", "0.95")):
+        value = s[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+            raise bad(f"stats.{key}", f"must be a number in (0, 1), not {value!r}", f"e.g. {example}")
+    for key, value in (raw["tolerances"] or {}).items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise bad(f"tolerances.{key}", f"must be a non-negative number, not {value!r}", "e.g. 0.02")
     if s["unit"] not in ("auto", "user", "instance"):
         raise bad("stats.unit", f"unknown resampling unit {s['unit']!r}", "use auto, user or instance")
     if not isinstance(raw["tasks"], list) or not raw["tasks"]:

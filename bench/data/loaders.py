@@ -19,11 +19,10 @@ from bench.data.formats.movielens import ML100K_GENRES
 from bench.data.sources import detectors, format_names, lookup, named_datasets
 from bench.errors import DataError
 
-__all__ = ["FORMATS", "ML100K_GENRES", "detect_format", "format_fix", "load_dataset"]
+__all__ = ["ML100K_GENRES", "detect_format", "format_fix", "load_dataset"]
 
-#: The built-in formats and ``auto`` (plugins may register more: see :func:`format_names`).
-FORMATS: tuple[str, ...] = ("auto", "atomic", "ml-100k", "ml-1m")
-#: Auto-detection tries these first, in this order, then any other format with a ``detect``.
+#: Auto-detection tries the built-in formats first, in this order, then any other registered format
+#: with a ``detect`` (plugins may register more: see :func:`bench.data.sources.format_names`).
 _DETECT_ORDER = ("atomic", "ml-100k", "ml-1m")
 
 

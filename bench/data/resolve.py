@@ -45,11 +45,11 @@ def check_dataset(
     """Check a suite's ``dataset`` section without reading any data (``recxbench validate`` and the
     checks ``run`` makes before any work): a known format with ``path``, else a known dataset name
     whose ``make`` takes ``params``. Raises :class:`ConfigError` naming the key and the fix."""
+    if format != "auto" and format not in format_names():  # a typo is an error even when unused
+        raise ConfigError(
+            f"unknown dataset format {format!r}", where="dataset.format", fix=format_fix(format)
+        )
     if path:
-        if format != "auto" and format not in format_names():
-            raise ConfigError(
-                f"unknown dataset format {format!r}", where="dataset.format", fix=format_fix(format)
-            )
         return
     source = lookup(name)
     if source is None or source.make is None:

@@ -8,7 +8,8 @@ align-test instances of each task. It declares its *access level*, shown on the 
 * ``white-box``  — may use ``f`` itself (code and weights).
 
 The level is enforced, not trusted: :class:`ExplainerContext` holds only what the level includes,
-instances arrive without labels, with opaque ids and in a shuffled order (see ``bench.runner``).
+instances arrive without labels, with opaque ids and in a shuffled order (see :mod:`bench.access`
+and :mod:`bench.stages.explain`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from bench import seeds
-from bench.answers import ItemList, Permutation, RankedItems, Text, YesNo
+from bench.answers import BUILTIN_ANSWERS, ItemList, Permutation, RankedItems, Text, YesNo
 from bench.errors import UserError
 from bench.types import Access, Instance, Prediction
 
@@ -157,7 +158,7 @@ class ExplainerContext:
 
 #: the answer methods of the base class: a task whose answer type names another method is answered
 #: only by explainers that say so (:meth:`Explainer.supports`).
-ANSWER_METHODS = ("retrieve", "rank", "classify", "reconstruct", "explain")
+ANSWER_METHODS: tuple[str, ...] = tuple(a.method for a in BUILTIN_ANSWERS)
 
 
 class Explainer(ABC):
@@ -182,7 +183,14 @@ class Explainer(ABC):
     #: one line for ``recxbench list explainers``.
     summary: ClassVar[str] = ""
 
+    #: bumped whenever the explainer's answers change for the same parameters (part of the cache key)
+    version: ClassVar[int] = 1
+
     def __init__(self, **params: Any) -> None:
+        # an explainer that does not define its own constructor takes no parameters: a typo in a
+        # suite's `params:` is an error, never silently ignored
+        if params and type(self).__init__ is Explainer.__init__:
+            raise TypeError(f"{type(self).__name__} takes no parameters (got {', '.join(sorted(params))})")
         self.params = dict(params)
 
     @abstractmethod

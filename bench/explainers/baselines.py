@@ -32,14 +32,7 @@ def _history_len(task: Task) -> int:
     return int(task.params.get("history_len", 9))
 
 
-class _Baseline(Explainer):
-    """A baseline has no parameters: a misspelt one in a suite is an error, not silently ignored."""
-
-    def __init__(self) -> None:
-        super().__init__()
-
-
-class RandomExplainer(_Baseline):
+class RandomExplainer(Explainer):
     """Uniform random answers: a random unseen list, a random order, a fair coin."""
 
     name = "random"
@@ -81,7 +74,7 @@ class RandomExplainer(_Baseline):
         return out
 
 
-class PopularityExplainer(_Baseline):
+class PopularityExplainer(Explainer):
     """Answers by item popularity on the train split (counts of interactions)."""
 
     name = "popularity"
@@ -120,7 +113,7 @@ class PopularityExplainer(_Baseline):
         return out
 
 
-class TargetOracle(_Baseline):
+class TargetOracle(Explainer):
     """The target itself. Classification: 'like' when the item is in the top half of ``f``'s unseen
     ranking — any cut between the positives' top 20 % and the negatives' bottom 50 % is exact."""
 
@@ -165,7 +158,7 @@ class TargetOracle(_Baseline):
         return out
 
 
-class ItemPrior(_Baseline):
+class ItemPrior(Explainer):
     """What ``f``'s align-train labels say about each *item*, with no user information.
 
     * classification: the item's smoothed like-rate ``(pos + 1) / (pos + neg + 2)`` over align-train

@@ -44,7 +44,7 @@ from bench.types import Instance
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LLMExplainer", "Shape", "answer_text", "load_defaults", "merge_params"]
+__all__ = ["LLMExplainer", "Shape"]
 
 
 @dataclass(frozen=True)

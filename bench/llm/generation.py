@@ -62,7 +62,7 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> str:
 
 @dataclass(frozen=True)
 class GenerationOptions:
-    """The decoding options shared by :func:`generate` and :func:`~bench.llm.inject.generate_injected`.
+    """The decoding options shared by :func:`generate` and :func:`~bench.llm.injected.generate_injected`.
 
     Attributes:
         max_new_tokens: most tokens generated per sequence; with a constraint, raised to the

@@ -40,7 +40,6 @@ from bench.report.writers import (
     write_latex,
     write_markdown,
 )
-from bench.results import check_comparable
 
 __all__ = [
     "Card",
@@ -49,7 +48,6 @@ __all__ = [
     "Field",
     "Row",
     "Table",
-    "check_comparable",
     "claims_table",
     "cross_run_table",
     "csv_text",

@@ -48,7 +48,7 @@ from bench.report.writers import (
 )
 from bench.results import check_comparable, load_results
 
-__all__ = ["check_comparable", "leaderboard_html", "render_leaderboard"]
+__all__ = ["leaderboard_html", "render_leaderboard"]
 
 logger = logging.getLogger(__name__)
 

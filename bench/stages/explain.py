@@ -62,8 +62,8 @@ def stage_explainers(state: RunState, explainers: Mapping[str, Explainer], *, pr
             key = stable_hash(
                 {
                     "name": spec.name,
-                    "params": getattr(explainer, "params", spec.params),
-                    "code_version": getattr(explainer, "version", 1),
+                    "params": explainer.params,
+                    "code_version": explainer.version,
                     "protocol": PREDICTIONS_PROTOCOL,
                     "target": state.target_key,
                     "tasks": {t: s.spec.sha256 for t, s in state.tasks.items()},

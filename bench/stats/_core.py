@@ -9,12 +9,12 @@ most ``_CHUNK_ELEMENTS`` random numbers (``rows = max(1, _CHUNK_ELEMENTS // n)``
 from __future__ import annotations
 
 import contextlib
-import zlib
 from collections.abc import Iterator, Mapping
 from typing import Literal, TypeVar
 
 import numpy as np
 
+from bench import seeds
 from bench.errors import UserError
 
 Alternative = Literal["two-sided", "greater", "less"]
@@ -36,14 +36,9 @@ _EPS64 = float(np.finfo(np.float64).eps)
 # --------------------------------------------------------------------------------------------------
 
 
-def _key(purpose: str) -> int:
-    """Stable 32-bit key of a string (``zlib.crc32``; Python's ``hash()`` is salted per process)."""
-    return zlib.crc32(purpose.encode("utf-8"))
-
-
 def _rng(seed: int, purpose: str, n: int, chunk: int) -> np.random.Generator:
-    """Generator for one chunk: ``SeedSequence([seed, crc32(purpose), n, chunk])``."""
-    return np.random.default_rng(np.random.SeedSequence([int(seed), _key(purpose), int(n), int(chunk)]))
+    """Generator for one chunk of resamples: :func:`bench.seeds.rng` ``(seed, purpose, n, chunk)``."""
+    return seeds.rng(int(seed), purpose, int(n), int(chunk))
 
 
 _BLAS_CONTROLLER: object | None = None

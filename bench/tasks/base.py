@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from bench.answers import is_answer_type
 from bench.config.schema import TaskSpec
 from bench.data.dataset import Split
 from bench.errors import ConfigError
@@ -86,7 +87,7 @@ class Task(ABC):
     #: every parameter with its default; YAML keys outside this map are errors.
     defaults: ClassVar[dict[str, Any]] = {}
     #: the answer type explainers return (:mod:`bench.answers`); it names the explainer method that
-    #: produces it, so an explainer answers the task iff it implements that method.
+    #: produces it (:meth:`bench.explainers.base.Explainer.supports` says who answers).
     answer: ClassVar[type]
     #: the explainer output in words, for documentation.
     output: ClassVar[str] = ""
@@ -95,6 +96,13 @@ class Task(ABC):
     hides_history: ClassVar[bool] = False
 
     def __init__(self, spec: TaskSpec) -> None:
+        if not is_answer_type(getattr(type(self), "answer", None)):
+            raise ConfigError(
+                f"task kind {self.kind or type(self).__name__!r} declares no usable answer type",
+                where=f"{spec.path}:kind" if spec.path else f"task {spec.name}",
+                fix="set the class attribute `answer` to a type from bench.answers, or a class with a "
+                "`method` name and `to_prediction`",
+            )
         unknown = sorted(set(spec.params) - set(self.defaults))
         if unknown:
             raise ConfigError(
