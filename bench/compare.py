@@ -24,6 +24,7 @@ from bench import stats
 from bench.errors import UserError
 from bench.io import read_jsonl
 from bench.results import MetricSpec, Run, check_comparable, load_results
+from bench.results.model import undeclared_metric
 from bench.stats.keys import TEST_NAMES, stat_seed
 
 
@@ -141,7 +142,7 @@ def compare_runs(
         for metric in metrics:
             if (explainer, task, metric) not in cur_rows & base_rows:
                 continue
-            info = cur.metric(task, metric) or MetricSpec(metric)
+            info = cur.metric(task, metric) or undeclared_metric(metric)
             seed_k = stat_seed(seed, "compare", explainer, task, metric)
             found = _table(
                 a, b, ids, metric, info, by_user=units.get(task) == "user", resamples=resamples, seed=seed_k

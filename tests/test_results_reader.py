@@ -15,7 +15,7 @@ import pytest
 from bench.errors import UserError
 from bench.results import MetricSpec, Run, check_comparable, load_results
 
-SNAPSHOT = Path(__file__).parent / "snapshots" / "tiny.results.json"
+SNAPSHOT = Path(__file__).parent / "snapshots" / "tiny-fast.results.json"
 
 
 def results(**over: Any) -> dict[str, Any]:

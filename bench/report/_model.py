@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from bench.results.model import undeclared_metric
+
 NA = "n/a"
 WORSE = "▼"
 BETTER = "▲"
@@ -19,7 +21,6 @@ MINUS = "−"
 VERDICTS = ("supported", "refuted", "inconclusive")
 ACCESS_LEVELS = ("behavior", "embedding", "white-box")
 #: Metrics known to be lower-is-better when ``results["tasks"]`` does not say.
-LOWER_IS_BETTER = frozenset({"hallucination_rate", "parse_failure_rate"})
 
 
 @dataclass(frozen=True)
@@ -198,7 +199,7 @@ def metric_specs(results: Mapping[str, Any], task: str) -> list[dict[str, Any]]:
         if r["task"] == task and r["metric"] not in seen:
             seen.add(r["metric"])
             specs.append(
-                {"name": r["metric"], "higher_is_better": r["metric"].split("@")[0] not in LOWER_IS_BETTER}
+                {"name": r["metric"], "higher_is_better": undeclared_metric(r["metric"]).higher_is_better}
             )
     return specs
 
@@ -215,7 +216,7 @@ def higher_is_better(results: Mapping[str, Any], task: str, metric: str) -> bool
     for spec in metric_specs(results, task):
         if spec["name"] == metric:
             return bool(spec.get("higher_is_better", True))
-    return metric.split("@")[0] not in LOWER_IS_BETTER
+    return undeclared_metric(metric).higher_is_better
 
 
 def find_comparison(results: Mapping[str, Any], task: str, metric: str, a: str, b: str) -> Comparison | None:

@@ -21,6 +21,16 @@ class MetricSpec:
     description: str = ""
 
 
+#: metrics whose name (before ``@K``) means lower is better, for files that do not declare a metric
+LOWER_IS_BETTER = frozenset({"hallucination_rate", "parse_failure_rate"})
+
+
+def undeclared_metric(name: str) -> MetricSpec:
+    """The spec of a metric a results file reports without declaring it: the one direction rule
+    the reader, ``compare`` and the board share."""
+    return MetricSpec(name, higher_is_better=name.split("@")[0] not in LOWER_IS_BETTER)
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     """A task of the run: its configuration hash and its metrics."""
