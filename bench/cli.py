@@ -67,7 +67,14 @@ def _check_dataset(suite: SuiteConfig) -> None:
 
     ds = suite.dataset
     try:
-        check_dataset(ds.name, path=ds.path, format=ds.format, params=ds.params)
+        check_dataset(
+            ds.name,
+            path=ds.path,
+            format=ds.format,
+            params=ds.params,
+            recipe=ds.recipe.name,
+            recipe_params=ds.recipe.params,
+        )
     except ConfigError as err:  # name the suite file, as config errors do
         where = f"{Path(suite.path).name}:{err.where}" if err.where else suite.path
         raise ConfigError(err.what, where=where, fix=err.fix) from None
@@ -113,6 +120,11 @@ def cmd_list(args: argparse.Namespace) -> int:
         formats = "|".join(format_names())
         rows.append(["<path>", f"your own: --set dataset.path=DIR [dataset.format=auto|{formats}]"])
         sys.stdout.write(tabulate(rows, headers=["dataset", "what it is"]) + "\n")
+    elif what == "recipes":
+        from bench.data.recipes import recipe_names
+
+        rows = [[k, v] for k, v in recipe_names().items()]
+        sys.stdout.write(tabulate(rows, headers=["recipe", "what it does"]) + "\n")
     elif what == "suites":
         import yaml
 
@@ -149,11 +161,46 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_data(args: argparse.Namespace) -> int:
-    from bench.data.movielens_download import fetch
+    from bench.data.downloads import fetch_dataset
 
-    path = fetch(args.name)
+    path = fetch_dataset(args.name)
     sys.stdout.write(f"{args.name}: {path}\n")
     return 0
+
+
+def cmd_data_info(args: argparse.Namespace) -> int:
+    """``recxbench data info PATH``: the papers' dataset table after a recipe."""
+    from tabulate import tabulate
+
+    from bench.config.load import parse_set
+    from bench.data.loaders import load_dataset
+    from bench.data.recipes import apply_recipe, recipe_card
+
+    for module in args.plugin or []:
+        from bench.registry import load_plugin
+
+        load_plugin(module)
+    params = dict(parse_set(args.set or []))
+    ds = apply_recipe(load_dataset(args.path, format=args.format), args.recipe, params)
+    s = ds.summary()
+    row = [ds.name, s["users"], s["items"], s["interactions"], s["avg_per_user"], s["avg_per_item"]]
+    headers = ["dataset", "#users", "#items", "#interactions", "avg/user", "avg/item", "sparsity"]
+    table = tabulate([[*row, f"{100 * s['sparsity']:.3f}%"]], headers=headers, floatfmt=".2f", intfmt=",")
+    card = recipe_card(ds) or {"name": args.recipe, "params": params}
+    sys.stdout.write(f"{table}\nformat: {ds.extra.get('format', '?')}   recipe: {card}\n")
+    return 0
+
+
+def _add_data_info(dsub: argparse._SubParsersAction) -> None:
+    info = dsub.add_parser("info", help="users/items/interactions/sparsity of a dataset after a recipe")
+    info.add_argument("path", help="a dataset directory (or a file in it)")
+    info.add_argument(
+        "--format", default="auto", help="auto or a registered format (recxbench list datasets)"
+    )
+    info.add_argument("--recipe", default="none", help="none, recexplainer, lane (recxbench list recipes)")
+    info.add_argument("--set", action="append", metavar="PARAM=VALUE", help="a recipe parameter, e.g. k=20")
+    info.add_argument("--plugin", action="append", metavar="MODULE", help="import MODULE first")
+    info.set_defaults(func=cmd_data_info)
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -240,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_run)
 
     ls = sub.add_parser("list", help="list tasks, explainers, datasets or suites")
-    ls.add_argument("what", choices=["tasks", "explainers", "datasets", "suites"])
+    ls.add_argument("what", choices=["tasks", "explainers", "datasets", "recipes", "suites"])
     ls.add_argument("--plugin", action="append", metavar="MODULE")
     ls.set_defaults(func=cmd_list)
 
@@ -254,9 +301,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("data", help="dataset utilities")
     dsub = d.add_subparsers(dest="data_command", required=True)
-    f = dsub.add_parser("fetch", help="download and cache a built-in dataset")
-    f.add_argument("name", help="dataset name (ml-100k)")
+    f = dsub.add_parser("fetch", help="download and cache a dataset (offline: says where to put the files)")
+    f.add_argument(
+        "name", help="ml-100k, ml-1m, steam, amazon-video-games, amazon-movies-tv or amazon-beauty"
+    )
     f.set_defaults(func=cmd_data)
+    _add_data_info(dsub)
 
     mo = sub.add_parser("models", help="model utilities")
     msub = mo.add_subparsers(dest="models_command", required=True)

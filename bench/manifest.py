@@ -64,6 +64,15 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+def recipe_entry(state: RunState) -> dict[str, Any]:
+    """The recipe as run: ``{name, params, ...counts}`` (``none`` records the suite's name and params)."""
+    from bench.data.recipes import recipe_card
+
+    assert state.dataset is not None
+    cfg = state.suite.dataset.recipe
+    return recipe_card(state.dataset) or {"name": cfg.name, "params": dict(cfg.params)}
+
+
 def build_manifest(state: RunState) -> dict[str, Any]:
     assert state.dataset is not None
     return {
@@ -78,6 +87,8 @@ def build_manifest(state: RunState) -> dict[str, Any]:
         "task_versions": {t: task.spec.version for t, task in state.tasks.items()},
         "dataset_sha256": state.dataset.sha256,
         "dataset_source": state.dataset.source,
+        # the preprocessing recipe, its parameters (defaults filled in) and its counts
+        "dataset_recipe": recipe_entry(state),
         "target_checkpoint_sha256": state.target_card.get("checkpoint_sha256"),
         "seed": state.suite.seed,
         "device": state.device,

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bench.answers import Text
+from bench.data.recipes import recipe_card
 from bench.io import read_json, write_json, write_jsonl
 from bench.manifest import build_manifest
 from bench.resources import tasks_dir
@@ -40,8 +41,8 @@ ACCESS_RULE = (
 
 
 def protocol_card(state: RunState, units: Mapping[str, str] | None = None) -> dict[str, Any]:
-    assert state.split is not None
-    return {
+    assert state.split is not None and state.dataset is not None
+    card = {
         "split": f"chronological leave-one-out: stable sort on raw timestamps (ties keep file order); last item test, "
         f"second-to-last valid; users with < {state.split.min_interactions} interactions dropped",
         "teacher": "labels are the target's own predictions on the history the explainer sees",
@@ -56,6 +57,10 @@ def protocol_card(state: RunState, units: Mapping[str, str] | None = None) -> di
         "stats": dataclasses.asdict(state.suite.stats),
         "resampling_unit": dict(units or {}),
     }
+    recipe = recipe_card(state.dataset)
+    if recipe is not None:  # the preprocessing recipe and its parameters (absent: the data as loaded)
+        card["dataset_recipe"] = recipe
+    return card
 
 
 def publish_run(state: RunState, scored: ScoredRun, *, started: float) -> dict[str, Any]:

@@ -115,6 +115,7 @@ explainers: Registry = Registry("explainer", entry_point_group="recxbench.explai
 recommenders: Registry = Registry("recommender")
 task_kinds: Registry = Registry("task kind")
 datasets: Registry = Registry("dataset")
+recipes: Registry = Registry("recipe")
 
 # Built-ins, lazily imported.
 for _name, _spec in {
@@ -153,8 +154,22 @@ for _name, _spec in {
     "atomic": "bench.data.formats.atomic:SOURCE",
     "ml-100k": "bench.data.formats.movielens:ML100K",
     "ml-1m": "bench.data.formats.movielens:ML1M",
+    "steam": "bench.data.formats.steam:SOURCE",
+    "amazon-2014": "bench.data.formats.amazon2014:SOURCE",
+    "amazon-2018": "bench.data.formats.amazon2018:SOURCE",
+    "amazon-video-games": "bench.data.downloads:AMAZON_VIDEO_GAMES",
+    "amazon-movies-tv": "bench.data.downloads:AMAZON_MOVIES_TV",
+    "amazon-beauty": "bench.data.downloads:AMAZON_BEAUTY",
     "tiny": "bench.data.synthetic:TINY",
     "opaque": "bench.data.synthetic:OPAQUE",
     "opaque-balanced": "bench.data.synthetic:OPAQUE_BALANCED",
 }.items():
     datasets.register(_name, _spec)
+
+# Preprocessing recipes (see bench.data.recipes), applied after loading, before the split.
+for _name, _spec in {
+    "none": "bench.data.recipes:NONE",
+    "recexplainer": "bench.data.recipes:RECEXPLAINER",
+    "lane": "bench.data.recipes:LANE",
+}.items():
+    recipes.register(_name, _spec)

@@ -149,6 +149,7 @@ REGISTRY_LAYERS = {
     "task_kinds": "bench.tasks",
     "recommenders": "bench.recommenders",
     "datasets": "bench.data",
+    "recipes": "bench.data",
 }
 
 

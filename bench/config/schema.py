@@ -28,6 +28,10 @@ SUITE_DEFAULTS: dict[str, Any] = {
         "format": "auto",  # auto, or a registered file format (atomic, ml-100k, ml-1m, plugins)
         "min_interactions": 3,  # users with fewer interactions are dropped before the split
         "params": {},  # generator parameters for generated datasets (tiny, opaque)
+        "recipe": {  # preprocessing after loading, before the split (bench.data.recipes; `recxbench list recipes`)
+            "name": "none",  # none | recexplainer | lane (or a plugin's)
+            "params": {},  # the recipe's parameters, e.g. {core: 5, max_items: 2000, max_users: 4000} or {k: 20}
+        },
     },
     "target": {
         "name": "sasrec",  # target recommender: sasrec | mf | popularity
@@ -57,7 +61,7 @@ SUITE_DEFAULTS: dict[str, Any] = {
     "claims": [],  # "A > B on task/metric" statements that get a verdict
     "tolerances": {},  # {"task/metric": absolute drop tolerated by `recxbench compare`}
 }
-FREE_FORM = {"dataset.params", "target.params", "task_params", "tolerances"}
+FREE_FORM = {"dataset.params", "dataset.recipe.params", "target.params", "task_params", "tolerances"}
 
 
 @dataclass(frozen=True)
@@ -84,16 +88,25 @@ class ExplainerSpec:
 
 
 @dataclass(frozen=True)
+class RecipeConfig:
+    """``dataset.recipe:`` — a registered preprocessing recipe (``registry.recipes``) and its parameters."""
+
+    name: str
+    params: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class DatasetConfig:
     """``dataset:`` — a registered dataset ``name`` (``tiny``, ``ml-100k``, ...) or, with ``path``, the
-    user's directory read with ``format``; ``params`` go to a generated dataset; users with fewer than
-    ``min_interactions`` interactions are dropped before the split."""
+    user's directory read with ``format``; ``params`` go to a generated dataset; ``recipe`` preprocesses
+    it; users with fewer than ``min_interactions`` interactions are dropped before the split."""
 
     name: str
     path: str | None
     format: str
     min_interactions: int
     params: Mapping[str, Any]
+    recipe: RecipeConfig = RecipeConfig(name="none", params={})
 
 
 @dataclass(frozen=True)
@@ -201,6 +214,7 @@ def build_suite(
             format=str(ds["format"]),
             min_interactions=int(ds["min_interactions"]),
             params=dict(ds["params"] or {}),
+            recipe=RecipeConfig(name=str(ds["recipe"]["name"]), params=dict(ds["recipe"]["params"] or {})),
         ),
         target=TargetConfig(name=str(tg["name"]), params=dict(tg["params"] or {})),
         users=UsersConfig(
@@ -257,6 +271,9 @@ def validate_values(raw: dict[str, Any], where: str) -> None:
             )
 
     positive_int("dataset.min_interactions", raw["dataset"]["min_interactions"])
+    # which recipes exist is the data layer's registry too (bench.data.resolve.check_dataset)
+    if not isinstance(raw["dataset"]["recipe"]["name"], str) or not raw["dataset"]["recipe"]["name"]:
+        raise bad("dataset.recipe.name", "must be a recipe name", "use none, recexplainer or lane")
     u = raw["users"]
     for cap in ("max_train", "max_valid", "max_test"):
         positive_int(f"users.{cap}", u[cap], optional=True)

@@ -70,6 +70,19 @@ class Dataset:
         bounds = np.searchsorted(users, np.arange(self.n_users + 1))
         return [items[bounds[u] : bounds[u + 1]].copy() for u in range(self.n_users)]
 
+    def summary(self) -> dict:
+        """The table the papers print: users, items, interactions, average interactions per user and
+        per item, and sparsity = 1 - interactions / (users x items) (duplicate pairs count as given)."""
+        n, u, i = self.n_interactions, self.n_users, self.n_items
+        return {
+            "users": u,
+            "items": i,
+            "interactions": n,
+            "avg_per_user": n / u if u else 0.0,
+            "avg_per_item": n / i if i else 0.0,
+            "sparsity": 1.0 - n / (u * i) if u and i else 1.0,
+        }
+
     def stats(self) -> dict:
         return {
             "name": self.name,

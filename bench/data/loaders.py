@@ -1,7 +1,7 @@
 """Read a dataset directory into a :class:`~bench.data.dataset.Dataset` through ``registry.datasets``.
 
 ``load_dataset(path, format=...)`` accepts every registered file format (built-in: ``atomic``,
-``ml-100k``, ``ml-1m``; see :mod:`bench.data.formats`) and ``auto``, which picks a format from the
+``ml-100k``, ``ml-1m``, ``steam``, ``amazon-2014``, ``amazon-2018``; see :mod:`bench.data.formats`) and ``auto``, which picks a format from the
 files present. A new format is one module registering a
 :class:`~bench.data.sources.DatasetSource` (protocol in :mod:`bench.data.sources`, parsing helpers
 and the shared index rules in :mod:`bench.data.tables`).
@@ -23,7 +23,7 @@ __all__ = ["ML100K_GENRES", "detect_format", "format_fix", "load_dataset"]
 
 #: Auto-detection tries the built-in formats first, in this order, then any other registered format
 #: with a ``detect`` (plugins may register more: see :func:`bench.data.sources.format_names`).
-_DETECT_ORDER = ("atomic", "ml-100k", "ml-1m")
+_DETECT_ORDER = ("atomic", "ml-100k", "ml-1m", "steam", "amazon-2014", "amazon-2018")
 
 
 def format_fix(fmt: str) -> str:
@@ -44,8 +44,10 @@ def detect_format(directory: Path) -> str:
         if found[fmt](directory):
             return fmt
     raise DataError(
-        f"cannot tell the dataset format of {directory}: no <name>.inter, u.data or ratings.dat",
-        fix="point dataset.path at a directory with RecBole atomic files or a raw MovieLens-100k/1M dump",
+        f"cannot tell the dataset format of {directory}: no <name>.inter, u.data, ratings.dat, "
+        "steam_reviews.json(.gz) or Amazon reviews file",
+        fix="point dataset.path at a directory with RecBole atomic files, a raw MovieLens-100k/1M dump, "
+        "the Steam files or one Amazon category (or set dataset.format)",
     )
 
 

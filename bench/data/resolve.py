@@ -15,6 +15,7 @@ from typing import Any
 
 from bench.data.dataset import Dataset
 from bench.data.loaders import format_fix, load_dataset
+from bench.data.recipes import check_recipe
 from bench.data.sources import format_names, lookup, named_datasets
 from bench.errors import ConfigError
 
@@ -41,10 +42,14 @@ def check_dataset(
     path: str | None = None,
     format: str = "auto",
     params: Mapping[str, Any] | None = None,
+    recipe: str = "none",
+    recipe_params: Mapping[str, Any] | None = None,
 ) -> None:
     """Check a suite's ``dataset`` section without reading any data (``recxbench validate`` and the
     checks ``run`` makes before any work): a known format with ``path``, else a known dataset name
-    whose ``make`` takes ``params``. Raises :class:`ConfigError` naming the key and the fix."""
+    whose ``make`` takes ``params``; a known ``recipe`` that takes ``recipe_params``. Raises
+    :class:`ConfigError` naming the key (``dataset.recipe.name``, ...) and the fix."""
+    check_recipe(recipe, recipe_params)
     if format != "auto" and format not in format_names():  # a typo is an error even when unused
         raise ConfigError(
             f"unknown dataset format {format!r}", where="dataset.format", fix=format_fix(format)

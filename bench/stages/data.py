@@ -6,6 +6,7 @@ import logging
 
 from bench.data.catalog import Catalog
 from bench.data.dataset import leave_one_out
+from bench.data.recipes import apply_recipe
 from bench.data.resolve import resolve_dataset
 from bench.errors import UserError
 from bench.state import RunState, stage_timer
@@ -16,7 +17,10 @@ log = logging.getLogger(__name__)
 def stage_data(state: RunState) -> None:
     cfg = state.suite.dataset
     with stage_timer(state, "data"):
-        state.dataset = resolve_dataset(cfg.name, path=cfg.path, format=cfg.format, params=cfg.params)
+        loaded = resolve_dataset(cfg.name, path=cfg.path, format=cfg.format, params=cfg.params)
+        state.dataset = apply_recipe(loaded, cfg.recipe.name, cfg.recipe.params)
+        if state.dataset is not loaded:
+            log.info("recipe %s: %s", cfg.recipe.name, state.dataset.extra.get("recipe"))
         state.split = leave_one_out(state.dataset, min_interactions=cfg.min_interactions)
         state.catalog = Catalog.from_dataset(state.dataset)
         if len(state.split.users) < 10:

