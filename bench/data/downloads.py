@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.data.dataset import Dataset
-from bench.data.sources import DatasetSource
+from bench.data.sources import DatasetSource, lookup
 from bench.errors import DataError, UserError
 from bench.io import atomic_write, atomic_write_text
 from bench.wheels import cache_root
@@ -242,14 +242,14 @@ def fetch_dataset(name: str) -> Path:
 
 def load_cached(name: str) -> Dataset:
     """Read fetchable dataset ``name`` from its cache directory; never downloads."""
-    from bench.data.loaders import load_dataset
-
     if not _complete(name):
         raise DataError(
             f"{name} is not in the local cache ({dataset_dir(name)})",
             fix=f"run `recxbench data fetch {name}` (needs network), or {_where_to_put(name)}",
         )
-    return load_dataset(dataset_dir(name), format=DOWNLOADS[name].format, name=name)
+    fmt = lookup(DOWNLOADS[name].format)
+    assert fmt is not None and fmt.load is not None  # every DOWNLOADS format is registered
+    return fmt.load(dataset_dir(name), name=name)
 
 
 def _maker(name: str):  # noqa: ANN202 - a DatasetMaker without parameters

@@ -83,7 +83,8 @@ def _patterns(prefix: str) -> tuple[str, ...]:
 
 def review_files(directory: Path, layout: AmazonLayout) -> list[Path]:
     """Candidate reviews files of ``directory`` for ``layout``."""
-    exclude = ("meta_", "steam_") + (() if layout.review_prefix else ("reviews_",))
+    # SOURCE.json: the provenance record `recxbench data fetch` writes next to the files
+    exclude = ("meta_", "steam_", "SOURCE.") + (() if layout.review_prefix else ("reviews_",))
     return find_one(directory, _patterns(layout.review_prefix), exclude=exclude)
 
 
