@@ -71,7 +71,11 @@ def test_unknown_format_lists_the_known_ones(tsv_plugin, tmp_path: Path) -> None
         resolve_dataset("x", path=str(tmp_path), format="atomc")
     msg = str(exc.value)
     assert "dataset.format: unknown dataset format 'atomc'" in msg and "did you mean 'atomic'" in msg
-    assert "auto, amazon-2014, amazon-2018, atomic, ml-100k, ml-1m, steam" in msg and "tsv" in msg and "\n" not in msg
+    assert (
+        "auto, amazon-2014, amazon-2018, atomic, ml-100k, ml-1m, steam" in msg
+        and "tsv" in msg
+        and "\n" not in msg
+    )
     with pytest.raises(DataError, match="is a dataset, not a file format"):
         load_dataset(tmp_path, format="tiny")
 

@@ -39,6 +39,8 @@ from bench.errors import DataError
 log = logging.getLogger(__name__)
 
 GZIP_MAGIC = b"\x1f\x8b"
+#: ``json.loads`` without its per-call argument checks (one decoder for every line)
+_decode = json.JSONDecoder().decode
 #: read buffer of the raw file (bytes)
 _BUFFER = 1 << 20
 
@@ -135,7 +137,7 @@ def _one_line(msg: str) -> str:
 def parse_json(text: str, path: Path, no: int, *, fix: str) -> dict[str, Any]:
     """The JSON object on line ``no``; anything else is a :class:`DataError` with ``fix``."""
     try:
-        obj = json.loads(text)
+        obj = _decode(text)
     except json.JSONDecodeError as exc:
         raise DataError(
             f"line is not valid JSON ({exc.msg} at column {exc.colno})", where=f"{path}:{no}", fix=fix
@@ -162,7 +164,7 @@ def parse_literal(text: str, path: Path, no: int, *, fix: str) -> dict[str, Any]
 def parse_json_or_literal(text: str, path: Path, no: int, *, fix: str) -> dict[str, Any]:
     """Strict JSON first (the common case, and fast); a Python dict literal otherwise."""
     try:
-        obj = json.loads(text)
+        obj = _decode(text)
     except json.JSONDecodeError:
         return parse_literal(text, path, no, fix=fix)
     if not isinstance(obj, dict):
@@ -173,6 +175,8 @@ def parse_json_or_literal(text: str, path: Path, no: int, *, fix: str) -> dict[s
 def field(record: dict[str, Any], key: str, path: Path, no: int, *, fix: str) -> str:
     """``record[key]`` as a non-empty stripped string (numbers are accepted and written as text)."""
     value = record.get(key)
+    if type(value) is str and value and not value[0].isspace() and not value[-1].isspace():
+        return value  # the common case, without the checks below
     if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip():
         found = "missing" if value is None else f"{value!r} is not a non-empty string"
         raise DataError(f"{key!r} {found}", where=f"{path}:{no}", fix=fix)
@@ -182,6 +186,10 @@ def field(record: dict[str, Any], key: str, path: Path, no: int, *, fix: str) ->
 def number(record: dict[str, Any], key: str, path: Path, no: int, *, fix: str) -> float:
     """``record[key]`` as a finite float (a numeric string is accepted)."""
     value = record.get(key)
+    if type(value) is int or type(value) is float:
+        x = float(value)
+        if x - x == 0.0:  # finite (inf - inf and nan - nan are nan)
+            return x
     try:
         x = float(value) if not isinstance(value, bool) and value is not None else float("nan")
     except (TypeError, ValueError):
