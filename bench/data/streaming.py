@@ -118,6 +118,8 @@ def iter_lines(path: Path, hasher: Any | None = None) -> Iterator[tuple[int, str
                 text = text.rstrip("\r\n")
                 if no == 1 and text.startswith("\ufeff"):
                     text = text[1:]
+                if not no % 1_000_000:
+                    log.info("%s: %d lines read", path.name, no)
                 if text.strip():
                     yield no, text
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
