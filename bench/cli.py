@@ -175,10 +175,9 @@ def cmd_data_info(args: argparse.Namespace) -> int:
     from bench.config.load import parse_set
     from bench.data.loaders import load_dataset
     from bench.data.recipes import apply_recipe, recipe_card
+    from bench.registry import load_plugin
 
-    for module in args.plugin or []:
-        from bench.registry import load_plugin
-
+    for module in args.plugin or []:  # plugins may add formats and recipes
         load_plugin(module)
     params = dict(parse_set(args.set or []))
     ds = apply_recipe(load_dataset(args.path, format=args.format), args.recipe, params)
