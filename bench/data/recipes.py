@@ -171,6 +171,13 @@ def recexplainer(
         "params": params,
         "kcore_rounds": rounds,
         "kcore_rounds_after_caps": capped_rounds,
+        # every departure from the cited protocol goes on the protocol card
+        "deviations": [
+            "the caps keep the most active items, then the most active users on them (ties: seen "
+            "first); RecExplainer samples its 4,000 users at random (seed 2023)"
+        ]
+        if max_users is not None or max_items is not None
+        else [],
     }
     return _subset(ds, rows, card)
 
