@@ -309,8 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     mo = sub.add_parser("models", help="model utilities")
     msub = mo.add_subparsers(dest="models_command", required=True)
-    mf = msub.add_parser("fetch", help="download and cache a named backbone (smollm2-135m)")
-    mf.add_argument("name", help="backbone alias (smollm2-135m)")
+    mf = msub.add_parser("fetch", help="download and cache a named model (smollm2-135m, all-minilm-l6-v2)")
+    mf.add_argument("name", help="model alias (smollm2-135m: backbone; all-minilm-l6-v2: sentence encoder)")
     mf.set_defaults(func=cmd_models)
 
     jc = sub.add_parser("judge-check", help="agreement of a judge with the shipped graded explanations")

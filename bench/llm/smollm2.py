@@ -131,7 +131,13 @@ def ensure_smollm2(*, allow_download: bool = True) -> Path:
     return target
 
 
-_BUILTIN: dict[str, Callable[..., Path]] = {"smollm2-135m": ensure_smollm2}
+def _minilm(*, allow_download: bool = True) -> Path:
+    from bench.llm.encoder import ensure_minilm
+
+    return ensure_minilm(allow_download=allow_download)
+
+
+_BUILTIN: dict[str, Callable[..., Path]] = {"smollm2-135m": ensure_smollm2, "all-minilm-l6-v2": _minilm}
 
 
 def fetch_model(name: str, *, allow_download: bool = True) -> Path:
