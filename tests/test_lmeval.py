@@ -155,6 +155,11 @@ def test_a_mismatched_output_exits_2_with_one_line(lm_run: dict[str, Path], caps
     assert main(["-q", "import-lmeval", str(bad), "--run", str(lm_run["run"]), "--name", "x"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "another run" in err
+    # an output that misses instances (lm_eval --limit) is refused too, and nothing is written
+    (bad / src.name).write_text("\n".join(lines[1:]) + "\n", encoding="utf-8")
+    assert main(["-q", "import-lmeval", str(bad), "--run", str(lm_run["run"]), "--name", "x"]) == 2
+    assert "one per align-test instance" in capsys.readouterr().err
+    assert not (lm_run["run"] / "samples" / "x").exists()
 
 
 def test_the_recxbench_model_runs_an_exported_task(lm_run: dict[str, Path]) -> None:

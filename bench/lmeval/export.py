@@ -105,6 +105,7 @@ def _doc(expl: Any, task: Task, inst: Instance, run: str) -> dict[str, Any]:
         "prompt": prompt,
         "question": question,
         "run": run,
+        "task_sha256": task.spec.sha256,
         "instance": {
             "instance_id": inst.instance_id,
             "key": inst.key,

@@ -19,7 +19,7 @@ from typing import Any
 from bench.errors import UserError
 from bench.io import read_json, read_jsonl, write_jsonl
 from bench.lmeval.bundle import run_fingerprint
-from bench.lmeval.convert import OUTPUT_TYPES, prediction
+from bench.lmeval.convert import prediction
 from bench.reload import reopen_run
 from bench.rescore import republish
 from bench.scoring import sample_rows
@@ -96,25 +96,21 @@ def import_lmeval(source: Path, run_dir: Path, name: str, *, access: str = "beha
         raise UserError(f"{run_dir} already has an explainer {name!r}", fix="choose another --name")
     run = run_fingerprint(manifest)
     assert state.dataset is not None and state.catalog is not None
-    imported: list[str] = []
-    for task_name, by_id in sorted(docs.items()):
+    rows_of: dict[str, list[dict[str, Any]]] = {}
+    for task_name, by_id in sorted(docs.items()):  # every check first: nothing is written on a mismatch
         task = state.tasks.get(task_name)
-        some = next(iter(by_id.values()))["doc"]
-        if some["run"] != run or task is None:
+        found = {(d["doc"]["run"], d["doc"].get("task_sha256")) for d in by_id.values()}
+        if task is None or found != {(run, task.spec.sha256)}:
             raise UserError(
                 f"{source}: lm-eval answered the instances of another run (task {task_name}), not of {run_dir}",
                 fix="import the output of the tasks exported from this run",
             )
         insts = state.instances[task_name]["align_test"]
-        if set(by_id) != {i.instance_id for i in insts} or any(
-            d["doc"]["run"] != run for d in by_id.values()
-        ):
+        if set(by_id) != {i.instance_id for i in insts}:
             raise UserError(
                 f"{source}: the {task_name} answers are not one per align-test instance of {run_dir}",
                 fix="run the whole exported task (no --limit) and import its output",
             )
-        if task.answer not in OUTPUT_TYPES:  # pragma: no cover - export writes only these
-            continue
         preds = [
             prediction(
                 task.answer,
@@ -125,9 +121,11 @@ def import_lmeval(source: Path, run_dir: Path, name: str, *, access: str = "beha
             for i in insts
         ]
         scores = task.score(insts, preds)
-        rows = sample_rows(task, insts, preds, scores, state.dataset.user_ids, task.ratio_parts(insts, preds))
+        parts = task.ratio_parts(insts, preds)
+        rows_of[task_name] = sample_rows(task, insts, preds, scores, state.dataset.user_ids, parts)
+    for task_name, rows in rows_of.items():
         write_jsonl(state.out / "samples" / name / f"{task_name}.jsonl", rows)
-        imported.append(task_name)
+    imported = sorted(rows_of)
     config = _lmeval_config(_samples_files(source))
     model = " ".join(str(x) for x in (config.get("model"), config.get("model_args")) if x)
     info = {

@@ -36,10 +36,6 @@ from bench.io import read_json
 log = logging.getLogger(__name__)
 
 
-def _flag(value: Any) -> bool:
-    return str(value).lower() in ("1", "true", "yes")
-
-
 @register_model("recxbench")
 class RecxbenchLM(LM):
     """lm-eval's ``LM`` interface over :func:`bench.llm.backbone.load_backbone`."""
@@ -77,7 +73,10 @@ class RecxbenchLM(LM):
         if adapter:
             from bench.llm.adapter import load_adapter
 
-            self.backbone = load_adapter(self.backbone, Path(adapter))
+            path = Path(adapter)
+            if not (path / "adapter_config.json").is_file() and (path / "adapter").is_dir():
+                path = path / "adapter"  # a run's cache/adapters/<explainer>-<key>/ directory
+            self.backbone = load_adapter(self.backbone, path)
         self.batch_size = int(batch_size) if str(batch_size).isdigit() else 16
 
     def loglikelihood(self, requests: list[Any], disable_tqdm: bool = False) -> list[tuple[float, bool]]:
