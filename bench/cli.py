@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from bench.device import DEVICES
 from bench.errors import UserError
+from bench.lmeval.commands import add_lmeval_commands
 
 if TYPE_CHECKING:
     from bench.config import SuiteConfig
@@ -263,6 +264,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _split_lm_eval(
+    parser: argparse.ArgumentParser, argv: list[str]
+) -> tuple[argparse.Namespace, list[str] | None]:
+    """``recxbench [-q|-v] lm-eval ARGS...``: everything after ``lm-eval`` is lm-eval's, unparsed."""
+    head = 0
+    while head < len(argv) and argv[head].startswith("-") and argv[head] not in ("-h", "--help"):
+        head += 1
+    if head < len(argv) and argv[head] == "lm-eval":
+        return parser.parse_args(argv[: head + 1]), argv[head + 1 :]
+    return parser.parse_args(argv), None
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="recxbench", description="Benchmark explainers of recommender systems.")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
@@ -358,12 +371,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--resamples", type=int, default=10000, help="randomization resamples")
     c.set_defaults(func=cmd_compare)
+    add_lmeval_commands(sub)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args, rest = _split_lm_eval(parser, argv)
+    if rest is not None:
+        args.lm_eval_args = rest
     _setup_logging(-1 if args.quiet else args.verbose)
     try:
         return int(args.func(args) or 0)

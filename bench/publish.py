@@ -111,7 +111,7 @@ def publish_run(state: RunState, scored: ScoredRun, *, started: float) -> dict[s
     }
     if decoding:
         out["protocol"]["decoding"] = decoding
-    out = _finite(out)
+    out = finite(out)
     state.stage_seconds["total"] = round(time.perf_counter() - started, 3)
     manifest = build_manifest(state)
     write_json(state.out / "manifest.json", manifest)
@@ -192,12 +192,12 @@ def _render(results: dict, manifest: dict, state: RunState) -> None:
     render_leaderboard(results, manifest, out_dir=state.out)
 
 
-def _finite(obj: Any) -> Any:
+def finite(obj: Any) -> Any:
     """JSON has no NaN: undefined values become ``null``."""
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
+        return {k: finite(v) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [_finite(v) for v in obj]
+        return [finite(v) for v in obj]
     return obj

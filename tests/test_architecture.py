@@ -43,8 +43,19 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("bench.access", "bench.explainers"),  # explainers
     ("bench.state",),  # what the stages hand each other
     ("bench.stages",),  # data -> target -> instances -> explain, cached
-    ("bench.scoring", "bench.evidence", "bench.manifest", "bench.results"),  # scores, stats
-    ("bench.report", "bench.compare", "bench.publish", "bench.export"),  # report
+    # scores, stats; bench.reload reopens a finished run (its suite, then the cached stages)
+    ("bench.scoring", "bench.evidence", "bench.manifest", "bench.results", "bench.reload"),
+    # report; bench.rescore republishes a run from its samples files, bench.lmeval exports a run to
+    # lm-eval and imports lm-eval's answers (through rescore), bench.api reads boards as DataFrames
+    (
+        "bench.report",
+        "bench.compare",
+        "bench.publish",
+        "bench.export",
+        "bench.rescore",
+        "bench.lmeval",
+        "bench.api",
+    ),
     ("bench.runner",),  # the whole flow
     ("bench.cli", "bench.__main__"),  # the front door
 )

@@ -26,7 +26,6 @@ in the prompt set is n/a for the LLM explainers.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -37,7 +36,7 @@ from bench import seeds
 from bench.answers import ItemList, Permutation, RankedItems, Text, YesNo
 from bench.explainers.base import Explainer, ExplainerContext
 from bench.explainers.llm_params import load_defaults, merge_params
-from bench.explainers.llm_text import answer_text, parse_items, parse_ranking
+from bench.explainers.llm_text import answer_text, parse_items, parse_ranking, yes_no_answer
 from bench.explainers.prompts import PromptSet, load_prompts
 from bench.tasks.base import Task
 from bench.types import Instance
@@ -334,11 +333,7 @@ class LLMExplainer(Explainer):
         yes, no = self.prompts.answers["yes"], self.prompts.answers["no"]
         conts = [[answer_text(p, yes), answer_text(p, no)] for p in prompts]
         lls = self._score(prompts, extras, conts, batch_size=int(self.params["batch_size"]))
-        answers = []
-        for ly, ln in lls:
-            p_yes = 1.0 / (1.0 + math.exp(-(ly - ln))) if ln - ly < 700 else 0.0
-            answers.append(YesNo(ly > ln, score=p_yes, raw=f"logP(yes)={ly:.4f} logP(no)={ln:.4f}"))
-        return answers
+        return [yes_no_answer(ly, ln) for ly, ln in lls]
 
     def reconstruct(self, task: Task, instances: list[Instance]) -> list[ItemList]:
         prompts, extras = self.inputs(task, instances)
