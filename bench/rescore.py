@@ -18,14 +18,9 @@ from typing import Any
 import numpy as np
 
 from bench.errors import UserError
-from bench.evidence import (
-    compute_statistics,
-    evaluate_claims,
-    identical_pairs,
-    prediction_fingerprint,
-    resampling_clusters,
-)
+from bench.evidence import prediction_fingerprint
 from bench.io import read_jsonl, write_json
+from bench.scoring import run_statistics
 from bench.state import RunState
 from bench.types import Prediction
 
@@ -83,31 +78,9 @@ def statistics_from_samples(state: RunState, access: Mapping[str, str]) -> dict[
             if n is not None:
                 lengths.setdefault(task_name, {})[label] = n
             prints.setdefault(task_name, {})[label] = prediction_fingerprint(preds)
-    stats = state.suite.stats
-    clusters = {t: resampling_clusters(state.instances[t]["align_test"], stats.unit) for t in state.tasks}
-    results, comparisons, index = compute_statistics(
-        vectors,
-        state.tasks,
-        access,
-        stats_cfg=stats,
-        seed=state.seed,
-        ratios=ratios,
-        aucs=aucs,
-        clusters=clusters,
-        identical={t: identical_pairs(p) for t, p in prints.items()},
-        list_lengths=lengths,
+    results, comparisons, claims = run_statistics(
+        state, access, vectors, ratios=ratios, aucs=aucs, lengths=lengths, prints=prints
     )
-    claims = evaluate_claims(list(state.suite.claims), index, state.tasks, stats.alpha)
-    claims += [
-        {
-            "claim": text,
-            "verdict": "not evaluated",
-            "p_adjusted": None,
-            "diff": None,
-            "note": "an explainer or the task it names is not in this run",
-        }
-        for text in state.suite.skipped_claims
-    ]
     return {"results": results, "comparisons": comparisons, "claims": claims}
 
 

@@ -124,11 +124,32 @@ def score_run(state: RunState) -> ScoredRun:
     state.stage_seconds["scoring"] = round(time.perf_counter() - t0, 3)  # includes any judge
 
     t0 = time.perf_counter()
-    stats = state.suite.stats
     access = {label: info["access"] for label, info in state.explainer_info.items()}
+    out.results, out.comparisons, out.claims = run_statistics(
+        state, access, out.vectors, ratios=ratios, aucs=aucs, lengths=lengths, prints=prints
+    )
+    state.stage_seconds["stats"] = round(time.perf_counter() - t0, 3)
+    return out
+
+
+def run_statistics(
+    state: RunState,
+    access: Mapping[str, str],
+    vectors: Vectors,
+    *,
+    ratios: Pairs,
+    aucs: Pairs,
+    lengths: Mapping[str, Mapping[str, np.ndarray]],
+    prints: Mapping[str, Mapping[str, str]],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """``(results, comparisons, claims)`` of a run's per-sample scores: CIs and paired tests at the
+    suite's resampling unit (:mod:`bench.evidence`), then the suite's claims — those a ``--set``
+    override left dangling listed as not evaluated. The one statistics step of a run and of a
+    re-import (:mod:`bench.rescore`)."""
+    stats = state.suite.stats
     clusters = {t: resampling_clusters(state.instances[t]["align_test"], stats.unit) for t in state.tasks}
-    out.results, out.comparisons, index = compute_statistics(
-        out.vectors,
+    results, comparisons, index = compute_statistics(
+        vectors,
         state.tasks,
         access,
         stats_cfg=stats,
@@ -136,11 +157,11 @@ def score_run(state: RunState) -> ScoredRun:
         ratios=ratios,
         aucs=aucs,
         clusters=clusters,
-        identical={t: identical_pairs(p) for t, p in prints.items()},
-        list_lengths=lengths,
+        identical={t: identical_pairs(dict(p)) for t, p in prints.items()},
+        list_lengths={t: dict(v) for t, v in lengths.items()},
     )
-    out.claims = evaluate_claims(list(state.suite.claims), index, state.tasks, stats.alpha)
-    out.claims += [
+    claims = evaluate_claims(list(state.suite.claims), index, state.tasks, stats.alpha)
+    claims += [
         {
             "claim": text,
             "verdict": "not evaluated",
@@ -150,5 +171,4 @@ def score_run(state: RunState) -> ScoredRun:
         }
         for text in state.suite.skipped_claims
     ]
-    state.stage_seconds["stats"] = round(time.perf_counter() - t0, 3)
-    return out
+    return results, comparisons, claims
