@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.data.dataset import Dataset
+from bench.data.sources import DatasetSource
 from bench.data.streaming import StreamBuilder, field, find_one, iter_lines, number
 from bench.errors import DataError
 
@@ -181,3 +182,16 @@ def flat_strings(value: Any) -> tuple[str, ...]:
 
     walk(value)
     return tuple(out)
+
+
+def amazon_source(layout: AmazonLayout, *, description: str) -> DatasetSource:
+    """The registry record of one Amazon release: :func:`load_amazon` with ``layout``, detected by
+    its reviews files (:func:`review_files`)."""
+
+    def load(directory: Path, *, name: str | None = None) -> Dataset:
+        return load_amazon(directory, name=name, layout=layout)
+
+    def detect(directory: Path) -> bool:
+        return bool(review_files(directory, layout))
+
+    return DatasetSource(load=load, detect=detect, description=description)

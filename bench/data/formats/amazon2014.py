@@ -9,11 +9,7 @@ JSON"): strict JSON is tried first. Shared rules: :mod:`bench.data.formats.amazo
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from bench.data.dataset import Dataset
-from bench.data.formats.amazon import AmazonLayout, flat_strings, load_amazon, review_files
-from bench.data.sources import DatasetSource
+from bench.data.formats.amazon import AmazonLayout, amazon_source, flat_strings
 from bench.data.streaming import parse_json_or_literal
 
 LAYOUT = AmazonLayout(
@@ -30,18 +26,7 @@ LAYOUT = AmazonLayout(
 )
 
 
-def load(directory: Path, *, name: str | None = None) -> Dataset:
-    """Read an Amazon 2014 category directory (rules in :mod:`bench.data.formats.amazon`)."""
-    return load_amazon(directory, name=name, layout=LAYOUT)
-
-
-def detect(directory: Path) -> bool:
-    """Whether ``directory`` holds a ``reviews_*.json[.gz]`` file."""
-    return bool(review_files(directory, LAYOUT))
-
-
-SOURCE = DatasetSource(
-    load=load,
-    detect=detect,
+SOURCE = amazon_source(
+    LAYOUT,
     description="Amazon 2014 reviews: reviews_<Cat>[_5].json[.gz] + meta_<Cat>.json[.gz] (Python literals)",
 )

@@ -10,11 +10,7 @@ Shared rules: :mod:`bench.data.formats.amazon`.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from bench.data.dataset import Dataset
-from bench.data.formats.amazon import AmazonLayout, flat_strings, load_amazon, review_files
-from bench.data.sources import DatasetSource
+from bench.data.formats.amazon import AmazonLayout, amazon_source, flat_strings
 from bench.data.streaming import parse_json
 
 LAYOUT = AmazonLayout(
@@ -32,18 +28,7 @@ LAYOUT = AmazonLayout(
 )
 
 
-def load(directory: Path, *, name: str | None = None) -> Dataset:
-    """Read an Amazon 2018 category directory (rules in :mod:`bench.data.formats.amazon`)."""
-    return load_amazon(directory, name=name, layout=LAYOUT)
-
-
-def detect(directory: Path) -> bool:
-    """Whether ``directory`` holds a ``<Category>.json[.gz]`` file (not ``meta_``/``reviews_``/``steam_``)."""
-    return bool(review_files(directory, LAYOUT))
-
-
-SOURCE = DatasetSource(
-    load=load,
-    detect=detect,
+SOURCE = amazon_source(
+    LAYOUT,
     description="Amazon 2018 reviews: <Cat>[_5].json[.gz] + meta_<Cat>.json[.gz] (JSON lines)",
 )
