@@ -157,8 +157,8 @@ def run_statistics(
         ratios=ratios,
         aucs=aucs,
         clusters=clusters,
-        identical={t: identical_pairs(dict(p)) for t, p in prints.items()},
-        list_lengths={t: dict(v) for t, v in lengths.items()},
+        identical={t: identical_pairs(p) for t, p in prints.items()},
+        list_lengths=lengths,
     )
     claims = evaluate_claims(list(state.suite.claims), index, state.tasks, stats.alpha)
     claims += [

