@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
@@ -67,9 +66,18 @@ from bench.llm.train_data import (
     collate,
     encode_example,
 )
+from bench.llm.train_step import GROUP_OVERHEAD_TOKENS, _batch_nll, forward_backward, length_groups
 
 __all__ = ["EXTRA_MODULES_FILE", "EncodedExample", "LoraTrainConfig", "TrainExample", "TrainReport"]
-__all__ += ["collate", "encode_example", "load_adapter", "train_lora"]
+__all__ += [
+    "GROUP_OVERHEAD_TOKENS",
+    "IGNORE_INDEX",
+    "collate",
+    "encode_example",
+    "length_groups",
+    "load_adapter",
+    "train_lora",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +105,7 @@ class LoraTrainConfig:
     gradient_checkpointing: str = "auto"  # "auto" (on for CUDA, off on CPU), "on" or "off"
     bf16: str = "auto"  # "auto" (bf16 autocast on CUDA, fp32 on CPU), "on" or "off"
     max_steps: int | None = None  # optional cap on the total optimizer steps (CPU budgets)
+    group_by_length: bool = False  # run each micro-batch as length groups (less padding; other dropout draws)
 
     def __post_init__(self) -> None:
         for name in ("rank", "epochs", "batch_size", "grad_accum", "max_length"):
@@ -130,25 +139,6 @@ class TrainReport:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TrainReport:
         return cls(**{**data, "adapter_dir": Path(data["adapter_dir"])})
-
-
-def _batch_nll(
-    model: nn.Module, batch: Mapping[str, torch.Tensor], examples: Sequence[TrainExample]
-) -> tuple:
-    """Per-row summed answer-token NLL (fp32) and per-row supervised-token counts.
-
-    ``model`` is the *prepared* bundle: its forward is the one DDP and autocast wrap. Only the
-    positions that predict an answer token in some row of the batch get logits: answers are a few
-    tokens at the end of ~100-token prompts, and the ``positions × vocabulary`` logits (49k
-    columns for SmolLM2) would otherwise be a quarter of the FLOPs and most of the memory traffic.
-    """
-    extras = [examples[i].extras for i in batch["index"].tolist()]
-    labels = batch["labels"][:, 1:]
-    keep = torch.nonzero((labels != IGNORE_INDEX).any(0)).flatten()
-    logits = model(batch["input_ids"], batch["attention_mask"], extras, keep).float()
-    labels = labels.index_select(1, keep)
-    nll = F.cross_entropy(logits.transpose(1, 2), labels, ignore_index=IGNORE_INDEX, reduction="none")
-    return nll.sum(1), (labels != IGNORE_INDEX).sum(1)
 
 
 def _make_accelerator(grad_accum: int, *, bf16: bool, cpu: bool) -> Any:
@@ -278,9 +268,7 @@ def train_lora(
             t0, tokens, pending = time.perf_counter(), 0, []
             for batch in loader:
                 with accelerator.accumulate(bundle):
-                    nll, count = _batch_nll(bundle, batch, examples)
-                    loss = nll.sum() / count.sum().clamp(min=1)
-                    accelerator.backward(loss)
+                    loss = forward_backward(accelerator, bundle, batch, examples, group=cfg.group_by_length)
                     if accelerator.sync_gradients and cfg.max_grad_norm > 0:
                         accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
                     optimizer.step()
