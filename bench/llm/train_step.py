@@ -1,7 +1,8 @@
 """One optimizer micro-batch of :mod:`bench.llm.lora`: the answer-token loss and its backward.
 
-A micro-batch is run as groups of rows of similar length (:func:`length_groups`), so that padding
-costs little compute, and its loss is normalised by the answer tokens of the whole global batch.
+With ``group_by_length`` a micro-batch runs as groups of rows of similar length
+(:func:`length_groups`), so that padding costs little compute; its loss is normalised by the answer
+tokens of the whole global batch (all processes).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ def _batch_nll(
 ) -> tuple:
     """Per-row summed answer-token NLL (fp32) and per-row supervised-token counts.
 
-    ``model`` is the *prepared* bundle: its forward is the one DDP and autocast wrap. Only the
+    ``model`` is the *prepared* bundle (its forward is the one DDP and autocast wrap), or the
+    unwrapped one for all but the last length group (see :func:`forward_backward`). Only the
     positions that predict an answer token in some row of the batch get logits: answers are a few
     tokens at the end of ~100-token prompts, and the ``positions × vocabulary`` logits (49k
     columns for SmolLM2) would otherwise be a quarter of the FLOPs and most of the memory traffic.
@@ -76,7 +78,7 @@ def forward_backward(
     *,
     group: bool = True,
 ) -> torch.Tensor:
-    """Backward of ``sum(answer-token NLL) / answer tokens`` over the global micro-batch; returns the loss.
+    """Backward of ``sum(answer-token NLL) / answer tokens`` over the global micro-batch.
 
     With ``group`` the micro-batch runs as :func:`length_groups` (padding-free up to the groups'
     spread); the group losses share one denominator, so their gradients add up to the whole batch's
@@ -87,6 +89,8 @@ def forward_backward(
     per-process means), which is what one process training on the same global batch computes.
     Only the last group's backward synchronises gradients across processes (it all-reduces the
     gradients the earlier groups accumulated too).
+    Returns this process's loss times the process count, whose mean over the processes is the
+    global answer-token mean (the loss one process computes on the whole global batch).
     """
     mask = batch["attention_mask"]
     counts = (batch["labels"][:, 1:] != IGNORE_INDEX).sum(1)
@@ -115,4 +119,4 @@ def forward_backward(
         part = nll.sum() * n_proc / total  # a division, as before grouping, so one group is bit-exact
         accelerator.backward(part)
         loss = loss + part.detach()
-    return loss / n_proc
+    return loss  # this process's share x n_proc: the mean over processes is the global token mean
