@@ -68,7 +68,9 @@ def test_forced_json_always_parses_with_every_key(tiny, single_thread, seed: int
     prompts = [format_prompt(tiny, p) for p in make_prompts(7, seed=seed, max_words=int(rng.integers(3, 40)))]
     n_keys = int(rng.integers(1, 6))
     keys = [f"k{j}" for j in range(n_keys)]
-    filled = fill_json(tiny, prompts, keys, max_value_tokens=int(rng.integers(1, 7)), distinct=True, batch_size=3)
+    filled = fill_json(
+        tiny, prompts, keys, max_value_tokens=int(rng.integers(1, 7)), distinct=True, batch_size=3
+    )
     for f in filled:
         parsed = json.loads(f.text)
         assert list(parsed) == keys and parsed == f.values
@@ -84,7 +86,14 @@ def test_kv_cached_decoding_does_not_depend_on_batch_mates(tiny, single_thread) 
 
 def test_choices_are_always_one_of_the_options(tiny, single_thread) -> None:
     prompts = [format_prompt(tiny, p) for p in make_prompts(6, seed=4)]
-    tpl = [Literal("A: "), Field("a", 3, "\n"), Literal("\nP: "), Choice("p", ("Low", "Medium", "High")), Literal("\nR: "), Field("r", 3, "\n")]
+    tpl = [
+        Literal("A: "),
+        Field("a", 3, "\n"),
+        Literal("\nP: "),
+        Choice("p", ("Low", "Medium", "High")),
+        Literal("\nR: "),
+        Field("r", 3, "\n"),
+    ]
     for f in fill_templates(tiny, prompts, [tpl] * len(prompts), batch_size=4):
         assert f.values["p"] in ("Low", "Medium", "High")
         assert f.text.startswith("A: ") and f"\nP: {f.values['p']}\nR: " in f.text
@@ -95,7 +104,14 @@ def test_choices_are_always_one_of_the_options(tiny, single_thread) -> None:
 
 def test_usable_preferences_rule() -> None:
     titles = ["Star Wars (1977)", "Toy Story (1995)", "The Godfather (1972)"]
-    values = ["space operas", "Star Wars", "star wars movies", "The", "Space Operas!", "films like Toy Story and Alien and Heat"]
+    values = [
+        "space operas",
+        "Star Wars",
+        "star wars movies",
+        "The",
+        "Space Operas!",
+        "films like Toy Story and Alien and Heat",
+    ]
     assert usable_flags(values, titles) == (True, False, False, False, False, True)
 
 
@@ -127,7 +143,8 @@ def _synthetic(n_users: int, n_items: int, dim: int, seed: int, rng_items: np.ra
     prefs[np.arange(n_users), slot] = items[targets] + 0.1 * rng.standard_normal((n_users, dim))
     users = rng.standard_normal((n_users, 8)).astype(np.float32)
     insts = [
-        Instance(instance_id=str(u), task="r", user=u, history=(), label=[int(targets[u])]) for u in range(n_users)
+        Instance(instance_id=str(u), task="r", user=u, history=(), label=[int(targets[u])])
+        for u in range(n_users)
     ]
     return items, HeadData(users, prefs, np.ones((n_users, 5), dtype=bool)), insts, targets
 
@@ -140,7 +157,9 @@ def test_head_beats_chance_when_only_the_preferences_hold_the_answer() -> None:
         return {"r": (insts[s], HeadData(data.users[s], data.prefs[s], data.mask[s]))}
 
     params = {"n_heads": 4, "dropout": 0.0, "lr": 0.01, "batch_size": 64, "epochs": 60, "patience": 10}
-    head, report = train_head(items, {"train": part(tr), "valid": part(va)}, {"r": "retrieve"}, params, user_dim=8, seed=0)
+    head, report = train_head(
+        items, {"train": part(tr), "valid": part(va)}, {"r": "retrieve"}, params, user_dim=8, seed=0
+    )
     test = HeadData(data.users[te], data.prefs[te], data.mask[te])
     hit = float(np.mean(head.score_items(test, items).argmax(1) == targets[te]))
     assert hit > 5 / 50, report  # five times chance (1/50); 0.175 measured

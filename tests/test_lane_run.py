@@ -73,7 +73,10 @@ def test_preference_counts_and_cache_reuse_in_results(lane_run: Path) -> None:
 
 
 def test_lane_explanations_state_the_step3_decision(lane_run: Path) -> None:
-    rows = [json.loads(x) for x in (lane_run / "samples" / "lane" / "explanation_rubric.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(x)
+        for x in (lane_run / "samples" / "lane" / "explanation_rubric.jsonl").read_text().splitlines()
+    ]
     assert rows
     for r in rows:
         text = r["prediction"]

@@ -61,7 +61,9 @@ class LaneExplainer(Explainer):
     name: ClassVar[str] = "lane"
     access = "embedding"
     uses_backbone = True
-    summary: ClassVar[str] = "LLM preferences + attention head aligned to f's embeddings; 4-step CoT explanations"
+    summary: ClassVar[str] = (
+        "LLM preferences + attention head aligned to f's embeddings; 4-step CoT explanations"
+    )
     version: ClassVar[int] = 1
     #: inference only: feed each history another history's preferences
     shuffled: ClassVar[bool] = False
@@ -117,7 +119,9 @@ class LaneExplainer(Explainer):
         if len(keys) < 2:
             return recs
         perm = seeds.rng(self.ctx.seed, seeds.USER_SHUFFLE, "lane").permutation(len(keys))
-        remap = {keys[int(perm[j])]: self.prefs[keys[int(perm[(j + 1) % len(keys)])]] for j in range(len(keys))}
+        remap = {
+            keys[int(perm[j])]: self.prefs[keys[int(perm[(j + 1) % len(keys)])]] for j in range(len(keys))
+        }
         return [remap[h] for h in histories]
 
     def _data(self, insts: Sequence[Instance]) -> HeadData:
@@ -164,7 +168,9 @@ class LaneExplainer(Explainer):
             return dict(train)
         pick = self.ctx.rng("lane", "train-histories").choice(len(hist), size=int(cap), replace=False)
         keep = {hist[int(j)] for j in pick}
-        return {t: [i for i in insts if tuple(int(x) for x in i.history) in keep] for t, insts in train.items()}
+        return {
+            t: [i for i in insts if tuple(int(x) for x in i.history) in keep] for t, insts in train.items()
+        }
 
     def _load_or_train(
         self, parts: dict[str, Any], kinds: dict[str, str], train: Mapping[str, list[Instance]]
@@ -230,7 +236,9 @@ class LaneExplainer(Explainer):
         return out
 
     def classify(self, task: Task, instances: list[Instance]) -> list[YesNo]:
-        probs = self.head.like_probability(self._data(instances), self.items, [int(i.candidates[0]) for i in instances])
+        probs = self.head.like_probability(
+            self._data(instances), self.items, [int(i.candidates[0]) for i in instances]
+        )
         return [YesNo(bool(p > 0.5), score=float(p)) for p in probs]
 
     def explain(self, task: Task, instances: list[Instance]) -> list[Text]:
@@ -241,7 +249,9 @@ class LaneExplainer(Explainer):
     def info(self) -> dict[str, Any]:
         return {
             **super().info(),
-            "backbone": {"spec": self.backbone.spec, "sha256": self.backbone.sha256} if hasattr(self, "backbone") else None,
+            "backbone": {"spec": self.backbone.spec, "sha256": self.backbone.sha256}
+            if hasattr(self, "backbone")
+            else None,
             "encoder": getattr(getattr(self, "encoder", None), "id", None),
             "preferences": self.extraction,
             "head": self.report,

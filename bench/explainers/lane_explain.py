@@ -26,12 +26,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-
 from bench.answers import Text
 from bench.types import Instance
 
 if TYPE_CHECKING:
-    from bench.explainers.lane import LaneExplainer
+    pass
 
 LEVELS = ("Low", "Medium", "High")
 _LEAD = {"High": "Yes (interaction probability: High).", "Low": "No (interaction probability: Low)."}
@@ -43,7 +42,11 @@ def cot_template(prefs: list[str], max_tokens: int) -> list[Any]:
 
     segs: list[Any] = [Literal("Step1:\n")]
     for j, text in enumerate(prefs, start=1):
-        segs += [Literal(f"Preference {j}: {text}\nAnalysis: "), Field(f"analysis{j}", max_tokens, "\n"), Literal("\n")]
+        segs += [
+            Literal(f"Preference {j}: {text}\nAnalysis: "),
+            Field(f"analysis{j}", max_tokens, "\n"),
+            Literal("\n"),
+        ]
     segs += [
         Literal("Step2:\nTarget item introduction: "),
         Field("introduction", max_tokens, "\n"),
@@ -64,7 +67,8 @@ def lead_line(level: str) -> str:
     return _LEAD.get(level, f"Interaction probability: {level}.")
 
 
-def explain_with_cot(ex: LaneExplainer, instances: list[Instance]) -> list[Text]:
+def explain_with_cot(ex: Any, instances: list[Instance]) -> list[Text]:
+    """The explanations of a fitted :class:`~bench.explainers.lane.LaneExplainer` ``ex``."""
     from bench.llm.chat import format_prompt
     from bench.llm.forced_json import fill_templates
     from bench.llm.preferences import render_template

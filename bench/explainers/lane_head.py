@@ -175,4 +175,3 @@ def _train(
         "train_instances": {t: len(v[0]) for t, v in parts["train"].items()},
         "valid_instances": {t: len(v[0]) for t, v in parts["valid"].items()},
     }
-

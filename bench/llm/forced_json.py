@@ -309,7 +309,9 @@ def json_template(
     banned = tuple(sorted(set(banned_starts)))
     for j, key in enumerate(keys):
         segs.append(Literal(("{" if j == 0 else '", ') + json.dumps(key) + ': "'))
-        segs.append(Field(key, max_tokens=max_value_tokens, stops='"\n', distinct=distinct, banned_starts=banned))
+        segs.append(
+            Field(key, max_tokens=max_value_tokens, stops='"\n', distinct=distinct, banned_starts=banned)
+        )
     segs.append(Literal('"}'))
     return segs
 

@@ -46,7 +46,27 @@ from bench.resources import tasks_dir
 log = logging.getLogger(__name__)
 
 #: words that alone make no preference
-_STOP = frozenset("the and for with from that this are was his her its their who what when into".split())
+_STOP = frozenset(
+    [
+        "the",
+        "and",
+        "for",
+        "with",
+        "from",
+        "that",
+        "this",
+        "are",
+        "was",
+        "his",
+        "her",
+        "its",
+        "their",
+        "who",
+        "what",
+        "when",
+        "into",
+    ]
+)
 _WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine"}
 
 

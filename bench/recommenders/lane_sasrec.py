@@ -70,14 +70,20 @@ class PreferenceAttention(nn.Module):
         att = (self.attn_drop(weights).unsqueeze(2) @ v).squeeze(2)  # [b, h, hd]
         return att.reshape(b, d), weights
 
-    def forward(self, query: torch.Tensor, prefs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, query: torch.Tensor, prefs: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         att, _ = self.attention(query, prefs, mask)
         x = self.norm1(self.linear_out(att) + query)
         return self.norm2(self.ffn(x))
 
 
 def get_weight(
-    w_q: torch.Tensor, w_k: torch.Tensor, query: torch.Tensor, prefs: torch.Tensor, mask: torch.Tensor | None = None
+    w_q: torch.Tensor,
+    w_k: torch.Tensor,
+    query: torch.Tensor,
+    prefs: torch.Tensor,
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """LANE's weights shown to the LLM: ``softmax((W_q q)(W_k K)^T / sqrt(d))`` over the
     preferences, one full-width head (``w_q``, ``w_k``: ``[d, d]`` Linear weights, ``y = x W^T``).
