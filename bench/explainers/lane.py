@@ -151,7 +151,8 @@ class LaneExplainer(Explainer):
         self.enc_cache = EncodingCache(cache_root() / "encodings")
         self.items = self._vectors(self._titles(range(len(ctx.catalog))))
         valid = {t: v for t, v in (ctx.extra.get("valid") or {}).items() if t in train}
-        train = self._cap(train)
+        train = self._cap(train, self.params["max_train_histories"], "train-histories")
+        valid = self._cap(valid, self.params["max_valid_histories"], "valid-histories")
         kinds = {t: ctx.tasks[t].answer.method for t in train}
         parts = {
             "train": {t: (insts, self._data(insts)) for t, insts in train.items() if kinds[t] != "explain"},
@@ -160,13 +161,12 @@ class LaneExplainer(Explainer):
         self.head, self.report = self._load_or_train(parts, kinds, train)
         self._trained = True
 
-    def _cap(self, train: Mapping[str, list[Instance]]) -> dict[str, list[Instance]]:
-        """Align-train instances of at most ``max_train_histories`` distinct histories (seeded)."""
-        cap = self.params["max_train_histories"]
+    def _cap(self, train: Mapping[str, list[Instance]], cap: Any, purpose: str) -> dict[str, list[Instance]]:
+        """The instances of at most ``cap`` distinct histories (a seeded pick; None = all)."""
         hist = sorted({tuple(int(x) for x in i.history) for insts in train.values() for i in insts})
         if cap is None or len(hist) <= int(cap):
             return dict(train)
-        pick = self.ctx.rng("lane", "train-histories").choice(len(hist), size=int(cap), replace=False)
+        pick = self.ctx.rng("lane", purpose).choice(len(hist), size=int(cap), replace=False)
         keep = {hist[int(j)] for j in pick}
         return {
             t: [i for i in insts if tuple(int(x) for x in i.history) in keep] for t, insts in train.items()

@@ -95,3 +95,126 @@ def get_weight(
     if mask is not None:
         logits = logits.masked_fill(~mask, float("-inf"))
     return torch.softmax(logits, dim=-1).nan_to_num(0.0)
+
+
+# -- LANE-SASRec and its fairness ablation -----------------------------------------------------------
+
+
+class _LaneNet(nn.Module):
+    """SASRec's network plus LANE's preference attention on its hidden states."""
+
+    def __init__(self, sasrec: nn.Module, dim: int, n_heads: int, dropout: float) -> None:
+        super().__init__()
+        self.sasrec = sasrec
+        self.attn = PreferenceAttention(dim, n_heads=n_heads, dropout=dropout)
+
+    def items(self) -> torch.Tensor:
+        return self.sasrec.items()
+
+
+def _lane_sasrec_classes() -> tuple[type, type]:
+    """Built lazily: ``SASRec`` subclasses (importing sasrec here at module level is fine too, but
+    keeps this module importable for the attention alone)."""
+    import numpy as np
+
+    from bench.recommenders.sasrec import SASRec, _SASRecNet
+    from bench.recommenders.torch_target import left_pad, minibatches, run_training, seeded
+
+    class SASRecTitleInit(SASRec):
+        """``sasrec-title-init``: SASRec whose item table starts from (reduced) title embeddings."""
+
+        name = "sasrec-title-init"
+
+    class LaneSASRec(SASRec):
+        """``lane-sasrec``: title-initialised SASRec whose user vector at every position passes
+        through LANE's preference attention (query = the hidden state, keys = values = the user's
+        preference embeddings, reduced to ``hidden_size``), trained end to end on ground truth with
+        SASRec's full-softmax loss.
+
+        ``prefs`` maps a history (a tuple of item indices, e.g. a user's train sequence and train +
+        valid sequence) to ``(vectors [P, hidden], usable [P])``; a history it does not know gets
+        no preferences (the attention adds nothing, the residual keeps SASRec's state).
+        """
+
+        name = "lane-sasrec"
+
+        def __init__(self, n_items: int, *, prefs: dict | None = None, n_pref_heads: int = 4, **kw) -> None:
+            super().__init__(n_items, **kw)
+            self.prefs = dict(prefs or {})
+            self.n_pref_heads = int(n_pref_heads)
+            self._net = _LaneNet(self._net, self.cfg.hidden_size, self.n_pref_heads, self.cfg.hidden_dropout)
+            first = next(iter(self.prefs.values()), None)
+            self.n_prefs = 5 if first is None else int(first[0].shape[0])
+
+        def _pref_tensors(self, histories: list) -> tuple[torch.Tensor, torch.Tensor]:
+            d, p = self.cfg.hidden_size, self.n_prefs
+            vecs = np.zeros((len(histories), p, d), dtype=np.float32)
+            mask = np.zeros((len(histories), p), dtype=bool)
+            for r, h in enumerate(histories):
+                got = self.prefs.get(tuple(int(x) for x in h))
+                if got is not None:
+                    vecs[r], mask[r] = got
+            return torch.from_numpy(vecs).to(self._device), torch.from_numpy(mask).to(self._device)
+
+        def _user_vectors(self, histories: list) -> torch.Tensor:
+            seq = torch.from_numpy(left_pad(histories, self.cfg.max_len)).to(self._device)
+            prefs, mask = self._pref_tensors(histories)
+            return self._net.attn(self._net.sasrec(seq)[:, -1], prefs, mask)
+
+        def fit(self, split, *, seed: int, device: str = "cpu", disable_progress: bool = False):
+            cfg = self.cfg
+            self._device = torch.device(device)
+            keep = [s for s in split.train if len(s) >= 2]
+            L = cfg.max_len
+            inputs = torch.from_numpy(left_pad([s[-(L + 1) : -1] for s in keep], L)).to(self._device)
+            targets = torch.from_numpy(left_pad([s[-L:] for s in keep], L, offset=1) - 1).to(self._device)
+            prefs, pmask = self._pref_tensors([tuple(int(x) for x in s) for s in keep])
+            with seeded(seed, self._device) as rng:
+                base = _SASRecNet(self.n_items, cfg).to(self._device)
+                self._init_items(base)
+                self._net = _LaneNet(base, cfg.hidden_size, self.n_pref_heads, cfg.hidden_dropout).to(
+                    self._device
+                )
+                opt = torch.optim.Adam(self._net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+                def train_epoch(epoch: int) -> float:
+                    total, count = 0.0, 0
+                    for idx in minibatches(len(inputs), cfg.batch_size, rng):
+                        it = torch.from_numpy(idx).to(self._device)
+                        x, y = inputs[it], targets[it]
+                        h = self._net.sasrec(x)  # [b, L, d]
+                        b, n, d = h.shape
+                        pv = prefs[it].repeat_interleave(n, 0)
+                        pm = pmask[it].repeat_interleave(n, 0)
+                        z = self._net.attn(h.reshape(b * n, d), pv, pm).view(b, n, d)
+                        sel = y >= 0
+                        loss = F.cross_entropy(z[sel] @ self._net.items().T, y[sel])
+                        opt.zero_grad(set_to_none=True)
+                        loss.backward()
+                        opt.step()
+                        total += loss.item() * len(idx)
+                        count += len(idx)
+                    return total / max(count, 1)
+
+                def validate() -> dict[str, float]:
+                    from bench.recommenders.evaluation import evaluate_full_ranking
+
+                    return evaluate_full_ranking(self, split.train, split.valid, ks=(10,))
+
+                self._fitted = True
+                self.fit_report = run_training(
+                    self._net,
+                    train_epoch=train_epoch,
+                    validate=validate,
+                    max_epochs=cfg.epochs,
+                    patience=cfg.patience,
+                    eval_every=cfg.eval_every,
+                    desc=self.name,
+                    disable_progress=disable_progress,
+                )
+            return self.fit_report
+
+    return SASRecTitleInit, LaneSASRec
+
+
+SASRecTitleInit, LaneSASRec = _lane_sasrec_classes()
