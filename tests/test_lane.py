@@ -103,7 +103,7 @@ def test_choices_are_always_one_of_the_options(tiny, single_thread) -> None:
 
 
 def test_usable_preferences_rule() -> None:
-    titles = ["Star Wars (1977)", "Toy Story (1995)", "The Godfather (1972)"]
+    titles = ["Star Wars (1977)", "Toy Story (1995)", "The Godfather (1972)", "Englishman Who Went Up a Hill"]
     values = [
         "space operas",
         "Star Wars",
@@ -113,6 +113,7 @@ def test_usable_preferences_rule() -> None:
         "films like Toy Story and Alien and Heat",
     ]
     assert usable_flags(values, titles) == (True, False, False, False, False, True)
+    assert usable_flags(["Up a Hill", "hill walking", "Wars"], titles) == (False, True, False)
 
 
 def test_preferences_are_cached_and_reused_by_signal(tiny, single_thread, llm_home) -> None:

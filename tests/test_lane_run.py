@@ -86,3 +86,13 @@ def test_lane_explanations_state_the_step3_decision(lane_run: Path) -> None:
         expected = {"High": 1, "Low": 0}.get(level)
         assert r["stated_decision"] == expected
         assert r["scores"]["decision_correct"] == float(expected == r["label"])
+
+
+def test_the_shuffled_ablation_answers_differently(lane_run: Path) -> None:
+    def scores(label: str) -> dict[str, float]:
+        path = lane_run / "samples" / label / "interest_classification.jsonl"
+        return {r["instance_id"]: r["confidence"] for r in map(json.loads, path.read_text().splitlines())}
+
+    lane, shuffled = scores("lane"), scores("lane-shuffled-preferences")
+    assert lane.keys() == shuffled.keys()
+    assert any(abs(lane[k] - shuffled[k]) > 1e-6 for k in lane)

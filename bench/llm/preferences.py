@@ -13,9 +13,10 @@ A preference is **usable** when (:func:`usable_flags`), after :func:`bench.data.
 
 1. it has a content word (three or more letters, not a stop word such as "the", "and");
 2. it is not a duplicate of an earlier preference of the same user;
-3. it is not a copy of a shown title: no title of the history whose words occur contiguously in the
-   preference make up half or more of the preference's words ("Star Wars", "Star Wars movies" are
-   copies; "space operas such as Star Wars and Alien" is not).
+3. it is not a copy of a shown title: its words are not a contiguous run of a title's words (a
+   title or a fragment of one: "Star Wars", "Up a Hill" of "The Englishman Who Went Up a Hill…"),
+   and no title whose words occur contiguously in it makes up half or more of its words ("Star
+   Wars movies" is a copy; "space operas such as Star Wars and Alien" is not).
 
 Unusable preferences are kept in the record (the explainer masks them out of the attention); the
 share of histories with five usable preferences and the repair/drop counts are reported.
@@ -99,9 +100,10 @@ def usable_flags(values: Sequence[str], titles: Sequence[str]) -> tuple[bool, ..
         ok = content and key not in seen
         if ok:
             for tw in title_words:
-                n = len(tw)
-                inside = any(words[i : i + n] == tw for i in range(len(words) - n + 1))
-                if inside and 2 * n >= len(words):
+                n, m = len(tw), len(words)
+                title_in_value = any(words[i : i + n] == tw for i in range(m - n + 1))
+                value_in_title = any(tw[i : i + m] == words for i in range(n - m + 1))
+                if value_in_title or (title_in_value and 2 * n >= m):
                     ok = False
                     break
         seen.add(key)
@@ -181,7 +183,10 @@ class PreferenceExtractor:
         for i, titles in enumerate(histories):
             path = self._path(titles)
             if path.is_file():
-                out[i] = Preferences(**_from_json(json.loads(path.read_text(encoding="utf-8"))))
+                data = _from_json(json.loads(path.read_text(encoding="utf-8")))
+                # usability is recomputed, never read back: the cache holds only what the LLM wrote
+                data["usable"] = usable_flags(data["values"], self.shown(titles))
+                out[i] = Preferences(**data)
                 self.hits += 1
             else:
                 todo.setdefault(path, []).append(i)
