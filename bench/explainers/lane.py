@@ -19,7 +19,7 @@ Pipeline (``tasks/explainers/lane.yaml`` holds every parameter):
    inference-only variants reuse it.
 3. **Explanations**: LANE's four-step chain of thought (``tasks/prompts/lane_explanation.j2``) with
    the preferences and their single-head ``get_weight`` weights, written with the forced-format
-   decoder (:mod:`bench.llm.lane_cot` layout in :mod:`bench.explainers.lane_explain`).
+   decoder (layout in :mod:`bench.explainers.lane_explain`).
 
 ``lane-shuffled-preferences`` (:class:`LaneShuffled`): the same trained head, each history fed
 the preferences of another history (a seeded derangement, :data:`bench.seeds.USER_SHUFFLE`) at
