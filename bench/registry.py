@@ -129,6 +129,8 @@ for _name, _spec in {
     "recexplainer-b": "bench.explainers.recexplainer:RecExplainerB",
     "recexplainer-i": "bench.explainers.recexplainer_embed:RecExplainerI",
     "recexplainer-h": "bench.explainers.recexplainer_embed:RecExplainerH",
+    "lane": "bench.explainers.lane:LaneExplainer",
+    "lane-shuffled-preferences": "bench.explainers.lane:LaneShuffled",
 }.items():
     explainers.register(_name, _spec)
 

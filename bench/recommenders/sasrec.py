@@ -14,6 +14,7 @@ sits at the last position and the user vector is simply the last position's outp
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -148,14 +149,23 @@ class SASRec(TorchTarget):
 
     Args:
         n_items: catalogue size.
+        item_init: optional ``[n_items, hidden_size]`` array that initialises the item table at
+            ``fit`` (e.g. reduced title embeddings, LANE); the rows stay trainable.
         **hparams: fields of :class:`SASRecConfig`.
     """
 
     name: ClassVar[str] = "sasrec"
 
-    def __init__(self, n_items: int, **hparams: Any) -> None:
+    def __init__(self, n_items: int, *, item_init: np.ndarray | None = None, **hparams: Any) -> None:
         self.n_items = int(n_items)
         self.cfg = make_config(SASRecConfig, "sasrec", hparams)
+        self.item_init = None if item_init is None else np.asarray(item_init, dtype=np.float32)
+        if self.item_init is not None and self.item_init.shape != (self.n_items, self.cfg.hidden_size):
+            raise UserError(
+                f"sasrec: item_init has shape {self.item_init.shape}, "
+                f"not ({self.n_items}, {self.cfg.hidden_size})",
+                fix="reduce the vectors to hidden_size (e.g. PCA) and give one row per item",
+            )
         self._device = torch.device("cpu")
         # Placeholder weights (fit() re-initialises, load_target() overwrites); built under a fixed seed so
         # constructing a target neither consumes nor depends on the caller's global RNG.
@@ -165,7 +175,16 @@ class SASRec(TorchTarget):
         self.fit_report: FitReport | None = None
 
     def config(self) -> dict[str, Any]:
-        return {"n_items": self.n_items, **dataclasses.asdict(self.cfg)}
+        out = {"n_items": self.n_items, **dataclasses.asdict(self.cfg)}
+        if self.item_init is not None:  # only when set, so plain SASRec configs are unchanged
+            out["item_init_sha256"] = hashlib.sha256(self.item_init.tobytes()).hexdigest()
+        return out
+
+    def _init_items(self, net: _SASRecNet) -> None:
+        """Copy ``item_init`` into the item table (row 0, the padding, stays zero)."""
+        if self.item_init is not None:
+            with torch.no_grad():
+                net.item_emb.weight[1:] = torch.from_numpy(self.item_init).to(net.item_emb.weight.device)
 
     def _user_vectors(self, histories: list[np.ndarray]) -> torch.Tensor:
         seq = torch.from_numpy(left_pad(histories, self.cfg.max_len)).to(self._device)
@@ -195,6 +214,7 @@ class SASRec(TorchTarget):
         inputs, targets = inputs.to(self._device), targets.to(self._device)
         with seeded(seed, self._device) as rng:
             self._net = _SASRecNet(self.n_items, cfg).to(self._device)
+            self._init_items(self._net)
             opt = torch.optim.Adam(self._net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
             def train_epoch(epoch: int) -> float:

@@ -1,53 +1,52 @@
-"""Forced-format preference extraction on ML-100k with SmolLM2-135M: how many users get five usable
-preferences, how many values needed a repair, and how long it takes.
+"""Forced-format preference extraction (LANE) on ML-100k with SmolLM2-135M: the share of users with
+five usable preferences, repairs and drops, and the time per user.
 
-Run on demand: ``python tests/benchmarks/bench_preferences.py [USERS] [MAX_TITLES]``. The prompt
-follows LANE's structure (a role, the task, requirements, the answer format, the history as a list
-of titles) in recxbench's own words; the figures go to ``docs/PERFORMANCE.md``.
+Run on demand: ``python tests/benchmarks/bench_preferences.py [USERS] [MAX_TITLES] [BATCH]``
+(``USERS`` 0 = all 943). It uses :class:`bench.llm.preferences.PreferenceExtractor` (the template
+``tasks/prompts/lane_preferences.j2``, the KV-cached forced-JSON decoder, one torch thread) with
+a temporary cache, so every user is extracted; the figures go to ``docs/LANE.md``.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 import time
-
-PROMPT = (
-    "You are an expert at understanding what people enjoy. Below are the titles a user watched, "
-    "oldest first. Summarise the five preferences this user most likely has, in a few words each, "
-    "each different from the others, aimed at predicting what they will watch next. Answer only "
-    'with a JSON object {{"Preference1": "...", ..., "Preference5": "..."}}.\n\n'
-    "Titles watched: {titles}"
-)
+from pathlib import Path
 
 
-def main(users: int = 30, max_titles: int = 20) -> None:
+def main(users: int = 30, max_titles: int = 20, batch: int = 16) -> None:
+    import torch
+
     from bench.data.dataset import leave_one_out
     from bench.data.resolve import resolve_dataset
     from bench.llm.backbone import load_backbone
-    from bench.llm.chat import format_prompt
-    from bench.llm.forced_json import fill_json
+    from bench.llm.preferences import PreferenceExtractor, summary
 
+    torch.set_num_threads(1)
     ds = resolve_dataset("ml-100k")
     split = leave_one_out(ds)
     backbone = load_backbone("smollm2-135m", device="cpu")
-    prompts = []
-    for row in range(users):
-        titles = [ds.titles[i] for i in split.train[row][-max_titles:]]
-        prompts.append(format_prompt(backbone, PROMPT.format(titles=titles)))
-    keys = [f"Preference{i}" for i in range(1, 6)]
-    t0 = time.perf_counter()
-    filled = fill_json(backbone, prompts, keys, max_value_tokens=16, batch_size=8)
-    dt = time.perf_counter() - t0
-    complete = sum(f.complete for f in filled)
-    repaired = sum(len(f.repaired) for f in filled)
-    dropped = sum(len(f.dropped) for f in filled)
+    n = len(split.train) if users <= 0 else users
+    histories = [[ds.titles[i] for i in split.train[row][-max_titles:]] for row in range(n)]
+    with tempfile.TemporaryDirectory() as tmp:
+        ex = PreferenceExtractor(backbone, max_titles=max_titles, batch_size=batch, cache_root=Path(tmp))
+        t0 = time.perf_counter()
+        prefs = ex.extract(histories)
+        dt = time.perf_counter() - t0
+        again = PreferenceExtractor(backbone, max_titles=max_titles, batch_size=batch, cache_root=Path(tmp))
+        again.extract(histories)
+    s = summary(prefs)
     print(
-        f"users {users}: five usable {complete}/{users} ({complete / users:.1%}); values repaired "
-        f"{repaired}/{5 * users}, dropped {dropped}/{5 * users}; {dt:.1f} s ({dt / users:.2f} s/user)"
+        f"users {n}, last {max_titles} titles, batch {batch}: five usable {s['five_usable']}/{n} "
+        f"({s['five_usable_share']:.1%}); values repaired {s['repaired']}/{s['values']}, dropped "
+        f"{s['dropped']}, unusable {s['unusable']}; {dt:.1f} s ({dt / n:.2f} s/user); rerun: "
+        f"{again.hits} hits, {again.misses} misses; load {os.getloadavg()[0]:.2f}"
     )
-    for f in filled[:3]:
-        print(f.text)
+    for p in prefs[:4]:
+        print(p.values, p.usable)
 
 
 if __name__ == "__main__":
-    main(*(int(x) for x in sys.argv[1:3]))
+    main(*(int(x) for x in sys.argv[1:4]))
