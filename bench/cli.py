@@ -10,7 +10,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from bench.device import DEVICES
 from bench.errors import UserError
@@ -31,6 +31,14 @@ def _setup_logging(verbosity: int) -> None:
     root.setLevel(level)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the project's error contract: one line on stderr, exit 2, no usage block."""
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        sys.stderr.write(f"recxbench: error: {self.prog}: {message} — fix: see `{self.prog} --help`\n")
+        raise SystemExit(2)
+
+
 def _progress_enabled() -> bool:
     return sys.stderr.isatty()
 
@@ -39,6 +47,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench.config import load_suite
     from bench.evidence import check_claims
     from bench.registry import load_plugin
+    from bench.io import run_lock
     from bench.runner import RunOptions, instantiate_explainers, instantiate_tasks, run_suite
 
     for module in args.plugin or []:
@@ -50,16 +59,70 @@ def cmd_run(args: argparse.Namespace) -> int:
     # validate everything that can be validated before any work starts
     tasks = instantiate_tasks(suite)
     instantiate_explainers(suite)
-    check_claims(list(suite.claims), [e.label for e in suite.explainers], list(tasks))
+    check_claims(list(suite.claims), [e.label for e in suite.explainers], tasks)
     _check_dataset(suite)
+    _probe_http_judges(tasks)
     out = Path(args.out) if args.out else Path("runs") / suite.name
     device = args.device or suite.device
-    results = run_suite(suite, RunOptions(out=out, device=device, progress=_progress_enabled()))
+    _check_out(out, suite.name)
+    with run_lock(out):
+        results = run_suite(suite, RunOptions(out=out, device=device, progress=_progress_enabled()))
     from bench.report.writers import markdown
 
     sys.stdout.write(markdown(results) + "\n")
     sys.stdout.write(f"\nrun directory: {out}\n")
     return 0
+
+
+def _probe_http_judges(tasks: dict) -> None:
+    """Ask every HTTP judge a task names once, before any training: a wrong URL, a stopped server
+    or a server that is not OpenAI-compatible is a one-line error now, not after hours."""
+    from collections.abc import Mapping
+
+    from bench.judge import make_judge
+    from bench.judge.openai_compat import OpenAICompatJudge
+
+    seen: set[str] = set()
+    for task in tasks.values():
+        spec = task.params.get("judge") if hasattr(task, "params") else None
+        is_http = (isinstance(spec, Mapping) and "url" in spec) or (
+            isinstance(spec, str) and spec.startswith(("http://", "https://"))
+        )
+        if not is_http or repr(spec) in seen:
+            continue
+        seen.add(repr(spec))
+        judge = make_judge(spec)
+        if isinstance(judge, OpenAICompatJudge):
+            judge.probe()
+
+
+def _check_out(out: Path, suite_name: str) -> None:
+    """``--out`` must be creatable and must not hold another suite's run (its cache and board
+    would be mixed with this one's)."""
+    from bench.errors import UserError
+    from bench.io import read_json
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(
+            f"cannot create the run directory {out}: {err.strerror or err}",
+            where="--out",
+            fix="choose a writable directory for --out",
+        ) from None
+    manifest = out / "manifest.json"
+    if manifest.is_file():
+        try:
+            other = read_json(manifest).get("suite")
+        except (ValueError, AttributeError, OSError):
+            other = None
+        name = other.get("name") if isinstance(other, dict) else other
+        if name is not None and name != suite_name:
+            raise UserError(
+                f"{out} holds a run of another suite ({name!r}, not {suite_name!r})",
+                where="--out",
+                fix="choose another --out (each suite gets its own run directory) or delete that one",
+            )
 
 
 def _check_dataset(suite: SuiteConfig) -> None:
@@ -148,7 +211,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite, overrides=list(args.set or []))
     tasks = instantiate_tasks(suite)
     explainers = instantiate_explainers(suite)
-    check_claims(list(suite.claims), [e.label for e in suite.explainers], list(tasks))
+    check_claims(list(suite.claims), [e.label for e in suite.explainers], tasks)
     _check_dataset(suite)
     ds = suite.dataset
     sys.stdout.write(
@@ -277,7 +340,7 @@ def _split_lm_eval(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="recxbench", description="Benchmark explainers of recommender systems.")
+    p = _Parser(prog="recxbench", description="Benchmark explainers of recommender systems.")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     sub = p.add_subparsers(dest="command", required=True)

@@ -103,6 +103,45 @@ def atomic_dir(target: str | os.PathLike[str], *, replace: bool = False) -> Iter
             shutil.rmtree(staging, ignore_errors=True)
 
 
+#: the lock file of a run directory (held by ``flock`` while a run writes the directory)
+LOCK_NAME = ".recxbench.lock"
+
+
+@contextmanager
+def run_lock(directory: str | os.PathLike[str]) -> Iterator[Path]:
+    """Hold an exclusive ``flock`` on ``directory/.recxbench.lock`` for the block.
+
+    A second run into the same directory fails at once with a one-line :class:`UserError` instead
+    of interleaving its cache writes with the first; the kernel drops the lock when the holder
+    exits, even by ``SIGKILL``, so a crashed run never leaves a stale lock behind.
+    """
+    import fcntl
+
+    from bench.errors import UserError
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    fh = open(directory / LOCK_NAME, "a+", encoding="utf-8")  # noqa: SIM115 - held for the block
+    try:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "?"
+            raise UserError(
+                f"another recxbench run (pid {holder}) is writing to {directory}",
+                where="--out",
+                fix="wait for it to finish, or give this run another --out",
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+        yield directory
+    finally:
+        fh.close()  # closing releases the lock
+
+
 def dumps(obj: Any, *, indent: int | None = None) -> str:
     return json.dumps(obj, default=_default, indent=indent, ensure_ascii=False, allow_nan=False)
 

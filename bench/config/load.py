@@ -43,6 +43,14 @@ def _load_yaml(path: Path) -> dict[str, Any]:
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = str(getattr(err, "problem", "") or "")
+        if "tag:yaml.org,2002:python/" in problem or "!!python" in problem:
+            # safe_load already refuses to build the object; say why, not "fix the syntax"
+            raise ConfigError(
+                "a `!!python/...` tag is refused: suite and task files are data, no code runs from YAML",
+                where=where,
+                fix="write plain values (strings, numbers, lists, mappings) instead of the tag",
+            ) from None
         raise ConfigError(
             f"invalid YAML ({getattr(err, 'problem', err)})", where=where, fix="fix the syntax"
         ) from None
@@ -97,7 +105,13 @@ def parse_set(pairs: list[str]) -> list[tuple[str, Any]]:
             raise ConfigError(f"bad --set {item!r}", where="--set", fix="use --set key.sub=value")
         try:
             parsed = yaml.safe_load(value) if value.strip() else None
-        except yaml.YAMLError:
+        except yaml.YAMLError as err:
+            if value.lstrip()[:1] in "[{" or "!!" in value:  # meant as a list/mapping/tag: never a string
+                raise ConfigError(
+                    f"bad --set {item!r}: the value is not valid YAML ({getattr(err, 'problem', err)})",
+                    where=f"--set {key.strip()}",
+                    fix="quote it as YAML, e.g. --set 'explainers=[random, popularity]'",
+                ) from None
             parsed = value
         out.append((key.strip(), parsed))
     return out
