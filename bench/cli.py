@@ -46,8 +46,8 @@ def _progress_enabled() -> bool:
 def cmd_run(args: argparse.Namespace) -> int:
     from bench.config import load_suite
     from bench.evidence import check_claims
-    from bench.registry import load_plugin
     from bench.io import run_lock
+    from bench.registry import load_plugin
     from bench.runner import RunOptions, instantiate_explainers, instantiate_tasks, run_suite
 
     for module in args.plugin or []:

@@ -32,6 +32,32 @@ def _default(obj: Any) -> Any:
     raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
 
 
+#: test-only crash hook: ``RECXBENCH_FAULT=POINT`` or ``POINT#N`` (see :func:`fault_point`)
+FAULT_ENV = "RECXBENCH_FAULT"
+_fault_hits: dict[str, int] = {}
+
+
+def fault_point(name: str) -> None:
+    """Test-only: ``SIGKILL`` this process the ``N``-th time it reaches point ``name`` when the
+    environment says ``RECXBENCH_FAULT=name#N`` (``#N`` defaults to 1).
+
+    The crash tests (``tests/test_reliability_crash.py``) kill a run at every stage boundary and
+    inside the long stages, rerun it and require the results of an uninterrupted run. Unset (every
+    real run), it costs one dictionary look-up. Never set it outside tests.
+    """
+    spec = os.environ.get(FAULT_ENV)
+    if not spec:
+        return
+    point, _, nth = spec.partition("#")
+    if point != name:
+        return
+    _fault_hits[name] = _fault_hits.get(name, 0) + 1
+    if _fault_hits[name] == int(nth or 1):
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
     """Have ``write(tmp)`` write a temporary sibling of ``path``, flush it to disk, move it over
     ``path``; returns ``path``.
@@ -50,6 +76,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) 
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes it private
+        fault_point("io:replace")  # a crash here leaves only a dot-named .tmp sibling
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -23,6 +23,7 @@ from bench.evidence import (
     prediction_fingerprint,
     resampling_clusters,
 )
+from bench.io import fault_point
 from bench.state import RunState
 from bench.tasks.base import Task
 from bench.types import Instance, Prediction
@@ -121,9 +122,11 @@ def score_run(state: RunState) -> ScoredRun:
             if n is not None:
                 lengths.setdefault(task_name, {})[label] = n
             prints.setdefault(task_name, {})[label] = prediction_fingerprint(preds)
+            fault_point("score:task")
     state.stage_seconds["scoring"] = round(time.perf_counter() - t0, 3)  # includes any judge
 
     t0 = time.perf_counter()
+    fault_point("stats")
     access = {label: info["access"] for label, info in state.explainer_info.items()}
     out.results, out.comparisons, out.claims = run_statistics(
         state, access, out.vectors, ratios=ratios, aucs=aucs, lengths=lengths, prints=prints

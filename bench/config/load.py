@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,22 @@ def _merge(
         else:
             out[key] = value
     return out
+
+
+#: a board label becomes a directory name (samples/<label>/) and a table cell: letters, digits and
+#: ``. _ + - @ ( ) [ ] ,`` and spaces, not starting with a dot, at most 80 characters
+_LABEL_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+\-@()\[\], ]{0,79}")
+
+
+def _check_label(label: str, *, where: str) -> None:
+    """Refuse a label that could name a path outside the run directory (``../../x``, ``a/b``), a
+    hidden file, or carry control characters (ANSI escapes) into the terminal and file names."""
+    if not _LABEL_RE.fullmatch(label) or label.strip() != label:
+        raise ConfigError(
+            f"explainer label {label!r} is not allowed (it names the samples/<label>/ directory)",
+            where=where,
+            fix="use letters, digits and . _ + - (no path separators, no leading dot, at most 80 characters)",
+        )
 
 
 def parse_set(pairs: list[str]) -> list[tuple[str, Any]]:
@@ -279,6 +296,8 @@ def load_suite(name_or_path: str, *, overrides: list[str] | None = None) -> Suit
                 params=dict(item.get("params") or {}),
             )
         )
+    for i, e in enumerate(explainers):
+        _check_label(e.label, where=f"{path.name}:explainers[{i}]")
     labels = [e.label for e in explainers]
     dupes = sorted({x for x in labels if labels.count(x) > 1})
     if dupes:

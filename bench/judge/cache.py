@@ -27,6 +27,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.io import fault_point
 from bench.judge.prompt import PARSER_VERSION, PROMPT_VERSION, Judge, JudgeItem, JudgeResult, canonical_prompt
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,7 @@ class CachedJudge:
             # an ungraded result (the server kept failing) is not a judgement: never cached, so the
             # next run asks for exactly these
             self._append([(k, r) for (k, _), r in zip(part, results, strict=True) if not r.ungraded])
+            fault_point("judge:chunk")  # some grades stored, the rest not asked yet
             log.info(
                 "judge %s: %d/%d judged", self.judge.id, min(start + self.chunk, len(pending)), len(pending)
             )

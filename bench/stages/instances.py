@@ -9,7 +9,7 @@ import numpy as np
 from bench import seeds
 from bench.errors import UserError
 from bench.hashing import stable_hash
-from bench.io import read_jsonl, write_jsonl
+from bench.io import fault_point, read_jsonl, write_jsonl
 from bench.state import PARTS, RunState, stage_timer
 from bench.tasks.base import BuildInput, check_unseen
 from bench.types import Instance
@@ -87,6 +87,7 @@ def stage_instances(state: RunState) -> None:
                         "already interacted with; labels must come from teacher_scores()"
                     )
                 write_jsonl(path, [i.to_json() for i in insts])
+                fault_point("instances:part")
                 state.instances[name][part] = insts
                 state.record(f"instances:{name}/{part}", "built")
             sizes = {p: len(v) for p, v in state.instances[name].items()}

@@ -7,7 +7,7 @@ import logging
 from bench import registry
 from bench.errors import UserError
 from bench.hashing import stable_hash
-from bench.io import read_json, write_json
+from bench.io import fault_point, read_json, write_json
 from bench.state import RunState, stage_timer
 
 log = logging.getLogger(__name__)
@@ -48,8 +48,10 @@ def stage_target(state: RunState) -> None:
                 f"bad target parameter: {err}", where="target.params", fix="see the target's defaults"
             ) from None
         report = model.fit(state.split, seed=state.seed, device=state.device)
+        fault_point("target:fitted")
         directory.mkdir(parents=True, exist_ok=True)
         model.save(directory)
+        fault_point("target:saved")  # weights on disk, card not yet: the stage is not finished
         pop = Popularity(state.dataset.n_items)
         pop.fit(state.split, seed=state.seed)
         card = {
