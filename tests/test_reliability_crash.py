@@ -181,3 +181,11 @@ def test_fresh_runs_on_one_and_two_threads_are_identical(setup, tmp_path: Path) 
     assert proc.returncode == 0, proc.stderr[-3000:]
     diff = differences(reference, _values(tmp_path / "two"))
     assert diff == [], diff[:20]
+    n = len(reference["results"])
+    check_block(
+        "determinism",
+        f"- two fresh runs of the crash suite (tiny data, SASRec, tiny-random LLM explainers with LoRA, "
+        f"tiny-random judge), `--device cpu`, one on 1 torch thread and one on 2 (`OMP_NUM_THREADS`): "
+        f"all {n} results rows, comparisons and claims identical (wall times excepted)\n"
+        "- the kill/resume run above ends identical to the uninterrupted reference as well",
+    )

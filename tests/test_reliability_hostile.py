@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 
 import pytest
-from reliability_doc import check_block
+from reliability_doc import cell, check_block
 from report_fixtures import HOSTILE_EXPLANATION, HOSTILE_NAME, make_explained_results, make_manifest
 
 from bench.cli import main
@@ -198,10 +198,11 @@ def test_static_check_no_unsafe_calls() -> None:
             if "autoescape=True" not in call:
                 offences.append(f"{path.relative_to(PACKAGE.parent)}: jinja2.Environment without autoescape")
     assert offences == [], "\n".join(offences)
+    assert torch_loads >= 1  # the check sees the calls it is meant to check
     ROWS["static"] = (
-        f"static check of {sum(1 for _ in PACKAGE.rglob('*.py'))} package modules: no pickle, yaml.load, "
-        f"eval/exec, shell=True, extractall, trust_remote_code=True literal; all {torch_loads} torch.load "
-        "calls pass weights_only=True; every jinja2.Environment autoescapes (prompts: sandbox)"
+        "static check of every package module: no pickle, yaml.load, eval/exec, shell=True, "
+        "extractall, trust_remote_code=True literal; every torch.load passes weights_only=True; "
+        "every jinja2.Environment autoescapes (prompts: sandbox)"
     )
 
 
@@ -218,5 +219,5 @@ def test_hostile_doc_table() -> None:
         pytest.skip("the table needs every case of this module in the same session")
     order = ["html", "markdown", "latex", "csv", "labels", "jinja", "yaml", "static"]
     lines = ["| # | hostile content | where it stays inert |", "|---|---|---|"]
-    lines += [f"| {n} | {k} | {ROWS[k]} |" for n, k in enumerate(order, 1)]
+    lines += [f"| {n} | {k} | {cell(ROWS[k])} |" for n, k in enumerate(order, 1)]
     check_block("hostile", "\n".join(lines))
