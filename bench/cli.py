@@ -10,14 +10,11 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import NoReturn
 
 from bench.device import DEVICES
 from bench.errors import UserError
 from bench.lmeval.commands import add_lmeval_commands
-
-if TYPE_CHECKING:
-    from bench.config import SuiteConfig
 
 log = logging.getLogger("bench")
 
@@ -45,8 +42,10 @@ def _progress_enabled() -> bool:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bench.config import load_suite
+    from bench.data.resolve import check_suite_dataset
     from bench.evidence import check_claims
-    from bench.io import run_lock
+    from bench.io import check_run_dir, run_lock
+    from bench.judge import probe_http_judges
     from bench.registry import load_plugin
     from bench.runner import RunOptions, instantiate_explainers, instantiate_tasks, run_suite
 
@@ -60,11 +59,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     tasks = instantiate_tasks(suite)
     instantiate_explainers(suite)
     check_claims(list(suite.claims), [e.label for e in suite.explainers], tasks)
-    _check_dataset(suite)
-    _probe_http_judges(tasks)
+    check_suite_dataset(suite)
+    probe_http_judges(t.params.get("judge") for t in tasks.values())
     out = Path(args.out) if args.out else Path("runs") / suite.name
     device = args.device or suite.device
-    _check_out(out, suite.name)
+    check_run_dir(out, suite.name)
     with run_lock(out):
         results = run_suite(suite, RunOptions(out=out, device=device, progress=_progress_enabled()))
     from bench.report.writers import markdown
@@ -72,76 +71,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     sys.stdout.write(markdown(results) + "\n")
     sys.stdout.write(f"\nrun directory: {out}\n")
     return 0
-
-
-def _probe_http_judges(tasks: dict) -> None:
-    """Ask every HTTP judge a task names once, before any training: a wrong URL, a stopped server
-    or a server that is not OpenAI-compatible is a one-line error now, not after hours."""
-    from collections.abc import Mapping
-
-    from bench.judge import make_judge
-    from bench.judge.openai_compat import OpenAICompatJudge
-
-    seen: set[str] = set()
-    for task in tasks.values():
-        spec = task.params.get("judge") if hasattr(task, "params") else None
-        is_http = (isinstance(spec, Mapping) and "url" in spec) or (
-            isinstance(spec, str) and spec.startswith(("http://", "https://"))
-        )
-        if not is_http or repr(spec) in seen:
-            continue
-        seen.add(repr(spec))
-        judge = make_judge(spec)
-        if isinstance(judge, OpenAICompatJudge):
-            judge.probe()
-
-
-def _check_out(out: Path, suite_name: str) -> None:
-    """``--out`` must be creatable and must not hold another suite's run (its cache and board
-    would be mixed with this one's)."""
-    from bench.errors import UserError
-    from bench.io import read_json
-
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UserError(
-            f"cannot create the run directory {out}: {err.strerror or err}",
-            where="--out",
-            fix="choose a writable directory for --out",
-        ) from None
-    manifest = out / "manifest.json"
-    if manifest.is_file():
-        try:
-            other = read_json(manifest).get("suite")
-        except (ValueError, AttributeError, OSError):
-            other = None
-        name = other.get("name") if isinstance(other, dict) else other
-        if name is not None and name != suite_name:
-            raise UserError(
-                f"{out} holds a run of another suite ({name!r}, not {suite_name!r})",
-                where="--out",
-                fix="choose another --out (each suite gets its own run directory) or delete that one",
-            )
-
-
-def _check_dataset(suite: SuiteConfig) -> None:
-    from bench.data.resolve import check_dataset
-    from bench.errors import ConfigError
-
-    ds = suite.dataset
-    try:
-        check_dataset(
-            ds.name,
-            path=ds.path,
-            format=ds.format,
-            params=ds.params,
-            recipe=ds.recipe.name,
-            recipe_params=ds.recipe.params,
-        )
-    except ConfigError as err:  # name the suite file, as config errors do
-        where = f"{Path(suite.path).name}:{err.where}" if err.where else suite.path
-        raise ConfigError(err.what, where=where, fix=err.fix) from None
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -202,6 +131,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from bench.config import load_suite
+    from bench.data.resolve import check_suite_dataset
     from bench.evidence import check_claims
     from bench.registry import load_plugin
     from bench.runner import instantiate_explainers, instantiate_tasks
@@ -212,7 +142,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     tasks = instantiate_tasks(suite)
     explainers = instantiate_explainers(suite)
     check_claims(list(suite.claims), [e.label for e in suite.explainers], tasks)
-    _check_dataset(suite)
+    check_suite_dataset(suite)
     ds = suite.dataset
     sys.stdout.write(
         f"suite {suite.name} ({suite.path}) is valid\n"

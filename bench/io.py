@@ -169,6 +169,32 @@ def run_lock(directory: str | os.PathLike[str]) -> Iterator[Path]:
         fh.close()  # closing releases the lock
 
 
+def check_run_dir(out: Path, suite_name: str) -> None:
+    """``--out`` must be creatable and must not hold another suite's run (its cache and board
+    would be mixed with this one's); raises a one-line :class:`UserError` otherwise."""
+    from bench.errors import UserError
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(
+            f"cannot create the run directory {out}: {err.strerror or err}",
+            where="--out",
+            fix="choose a writable directory for --out",
+        ) from None
+    try:
+        other = read_json(out / "manifest.json").get("suite") if (out / "manifest.json").is_file() else None
+    except (ValueError, AttributeError, OSError):
+        other = None
+    name = other.get("name") if isinstance(other, dict) else other
+    if name is not None and name != suite_name:
+        raise UserError(
+            f"{out} holds a run of another suite ({name!r}, not {suite_name!r})",
+            where="--out",
+            fix="choose another --out (each suite gets its own run directory) or delete that one",
+        )
+
+
 def dumps(obj: Any, *, indent: int | None = None) -> str:
     return json.dumps(obj, default=_default, indent=indent, ensure_ascii=False, allow_nan=False)
 
