@@ -164,14 +164,23 @@ def run_statistics(
         list_lengths=lengths,
     )
     claims = evaluate_claims(list(state.suite.claims), index, state.tasks, stats.alpha)
-    claims += [
-        {
-            "claim": text,
-            "verdict": "not evaluated",
-            "p_adjusted": None,
-            "diff": None,
-            "note": "an explainer or the task it names is not in this run",
-        }
-        for text in state.suite.skipped_claims
-    ]
+    claims += [skipped_claim(text, list(access), list(state.tasks)) for text in state.suite.skipped_claims]
     return results, comparisons, claims
+
+
+def skipped_claim(text: str, labels: Sequence[str], tasks: Sequence[str]) -> dict[str, Any]:
+    """The board entry of a claim an override left dangling: verdict ``not evaluated``, with the
+    ``reason`` (``explainer not in this run`` / ``task not in this run``) and a note naming it."""
+    from bench.stats import parse_claim
+
+    claim = parse_claim(text)
+    missing = [x for x in (claim.a, claim.b) if x not in labels]
+    what, name = ("explainer", missing[0]) if missing else ("task", claim.task)
+    return {
+        "claim": text,
+        "verdict": "not evaluated",
+        "p_adjusted": None,
+        "diff": None,
+        "reason": f"{what} not in this run",
+        "note": f"{what} {name!r} is not in this run (removed by an override)",
+    }
