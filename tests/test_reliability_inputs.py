@@ -89,3 +89,40 @@ def test_at_least_30_kinds_and_the_doc_table() -> None:
     rows.append("")
     rows.append(f"{len(CASES)} kinds tried, {passing} end in one line and exit 2, {len(KNOWN_GAPS)} open.")
     check_block("bad-input", "\n".join(rows))
+
+
+def _accepted(tmp: Path, name: str) -> Path:
+    from reliability_cases import HEAD, atomic_dir
+
+    rows = [f"u{u}\ti{(u * 7 + k * 3) % 30}\t{1000 + 10 * k}" for u in range(40) for k in range(8)]
+    item = "item_id:token\ttitle:token_seq\n" + "".join(f"i{i}\tMovie number {i}\n" for i in range(30))
+    if name == "crlf":
+        return atomic_dir(tmp, inter=(HEAD + "\n".join(rows) + "\n").replace("\n", "\r\n"))
+    if name == "bom":
+        return atomic_dir(tmp, inter="\ufeff" + HEAD + "\n".join(rows) + "\n")
+    if name == "empty-title":
+        return atomic_dir(tmp, item=item.replace("Movie number 3\n", "\n"))
+    if name == "long-title":
+        return atomic_dir(tmp, item=item.replace("Movie number 3", "x" * 100_000))
+    if name == "unused-items":
+        return atomic_dir(tmp, item=item + "".join(f"j{i}\tNever seen {i}\n" for i in range(5)))
+    if name == "one-interaction-user":
+        return atomic_dir(tmp, inter=HEAD + "\n".join([*rows, "lonely\ti1\t5"]) + "\n")
+    assert name == "duplicate-rows"
+    return atomic_dir(tmp, inter=HEAD + "\n".join([*rows, rows[0], rows[0]]) + "\n")
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["crlf", "bom", "empty-title", "long-title", "unused-items", "one-interaction-user", "duplicate-rows"],
+)
+def test_inputs_accepted_on_purpose(name: str, tmp_path: Path) -> None:
+    """The inputs docs/RELIABILITY.md lists as accepted load and split without error."""
+    from bench.data.dataset import leave_one_out
+    from bench.data.loaders import load_dataset
+
+    ds = load_dataset(str(_accepted(tmp_path, name)))
+    split = leave_one_out(ds, min_interactions=3)
+    assert ds.n_items >= 30 and len(split.users) == 40
+    if name == "long-title":
+        assert max(map(len, ds.titles)) == 100_000
