@@ -115,9 +115,10 @@ def test_a_run_with_a_flaky_judge_finishes_and_a_rerun_grades_only_the_missing(
     assert asked == n_ungraded + 1  # the missing grades, and the probe
     again = (tmp_path / "run" / "samples").rglob("explanation_rubric.jsonl")
     assert "[ungraded]" not in "".join(p.read_text(encoding="utf-8") for p in again)
+    # counts depend on the tiny-random model's text (thread count, machine): not in the document
     FIGURES["run"] = (
-        f"`recxbench run` with the flaky judge: exit 0, {len(rows)} explanations, {n_ungraded} marked "
-        f"ungraded (warning line); rerun after recovery: {asked} requests ({n_ungraded} missing grades + the probe), none ungraded"
+        "`recxbench run` with the flaky judge: exit 0, some explanations marked ungraded (warning line); "
+        "rerun after recovery: exactly one request per missing grade plus the probe, none ungraded"
     )
 
 
