@@ -10,14 +10,11 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import NoReturn
 
 from bench.device import DEVICES
 from bench.errors import UserError
 from bench.lmeval.commands import add_lmeval_commands
-
-if TYPE_CHECKING:
-    from bench.config import SuiteConfig
 
 log = logging.getLogger("bench")
 
@@ -31,13 +28,24 @@ def _setup_logging(verbosity: int) -> None:
     root.setLevel(level)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the project's error contract: one line on stderr, exit 2, no usage block."""
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        sys.stderr.write(f"recxbench: error: {self.prog}: {message} — fix: see `{self.prog} --help`\n")
+        raise SystemExit(2)
+
+
 def _progress_enabled() -> bool:
     return sys.stderr.isatty()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bench.config import load_suite
+    from bench.data.resolve import check_suite_dataset
     from bench.evidence import check_claims
+    from bench.io import check_run_dir, run_lock
+    from bench.judge import probe_http_judges
     from bench.registry import load_plugin
     from bench.runner import RunOptions, instantiate_explainers, instantiate_tasks, run_suite
 
@@ -50,35 +58,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     # validate everything that can be validated before any work starts
     tasks = instantiate_tasks(suite)
     instantiate_explainers(suite)
-    check_claims(list(suite.claims), [e.label for e in suite.explainers], list(tasks))
-    _check_dataset(suite)
+    check_claims(list(suite.claims), [e.label for e in suite.explainers], tasks)
+    check_suite_dataset(suite)
+    probe_http_judges(t.params.get("judge") for t in tasks.values())
     out = Path(args.out) if args.out else Path("runs") / suite.name
     device = args.device or suite.device
-    results = run_suite(suite, RunOptions(out=out, device=device, progress=_progress_enabled()))
+    check_run_dir(out, suite.name)
+    with run_lock(out):
+        results = run_suite(suite, RunOptions(out=out, device=device, progress=_progress_enabled()))
     from bench.report.writers import markdown
 
     sys.stdout.write(markdown(results) + "\n")
     sys.stdout.write(f"\nrun directory: {out}\n")
     return 0
-
-
-def _check_dataset(suite: SuiteConfig) -> None:
-    from bench.data.resolve import check_dataset
-    from bench.errors import ConfigError
-
-    ds = suite.dataset
-    try:
-        check_dataset(
-            ds.name,
-            path=ds.path,
-            format=ds.format,
-            params=ds.params,
-            recipe=ds.recipe.name,
-            recipe_params=ds.recipe.params,
-        )
-    except ConfigError as err:  # name the suite file, as config errors do
-        where = f"{Path(suite.path).name}:{err.where}" if err.where else suite.path
-        raise ConfigError(err.what, where=where, fix=err.fix) from None
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -139,6 +131,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from bench.config import load_suite
+    from bench.data.resolve import check_suite_dataset
     from bench.evidence import check_claims
     from bench.registry import load_plugin
     from bench.runner import instantiate_explainers, instantiate_tasks
@@ -148,8 +141,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite, overrides=list(args.set or []))
     tasks = instantiate_tasks(suite)
     explainers = instantiate_explainers(suite)
-    check_claims(list(suite.claims), [e.label for e in suite.explainers], list(tasks))
-    _check_dataset(suite)
+    check_claims(list(suite.claims), [e.label for e in suite.explainers], tasks)
+    check_suite_dataset(suite)
     ds = suite.dataset
     sys.stdout.write(
         f"suite {suite.name} ({suite.path}) is valid\n"
@@ -277,7 +270,7 @@ def _split_lm_eval(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="recxbench", description="Benchmark explainers of recommender systems.")
+    p = _Parser(prog="recxbench", description="Benchmark explainers of recommender systems.")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     sub = p.add_subparsers(dest="command", required=True)

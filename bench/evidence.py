@@ -225,8 +225,11 @@ def evaluate_claims(
     return out
 
 
-def check_claims(claims: Sequence[str], explainer_labels: Sequence[str], task_names: Sequence[str]) -> None:
-    """Fail early (before any training) on a claim that names an unknown explainer or task."""
+def check_claims(
+    claims: Sequence[str], explainer_labels: Sequence[str], task_names: Sequence[str] | Mapping[str, Task]
+) -> None:
+    """Fail early (before any training) on a claim that names an unknown explainer or task, or a
+    metric its task does not report (given the tasks themselves rather than their names)."""
     for text in claims:
         c = stats.parse_claim(text)
         for name in (c.a, c.b):
@@ -241,4 +244,12 @@ def check_claims(claims: Sequence[str], explainer_labels: Sequence[str], task_na
                 f"claim {text!r} names unknown task {c.task!r}",
                 where="claims",
                 fix=f"tasks: {', '.join(task_names)}",
+            )
+        task = task_names.get(c.task) if isinstance(task_names, Mapping) else None
+        metrics = [m.name for m in task.metrics()] if task is not None else []
+        if metrics and c.metric not in metrics:
+            raise UserError(
+                f"claim {text!r} names metric {c.metric!r}, which task {c.task!r} does not report",
+                where="claims",
+                fix=f"metrics of {c.task}: {', '.join(metrics)}",
             )

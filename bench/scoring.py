@@ -23,6 +23,7 @@ from bench.evidence import (
     prediction_fingerprint,
     resampling_clusters,
 )
+from bench.io import fault_point
 from bench.state import RunState
 from bench.tasks.base import Task
 from bench.types import Instance, Prediction
@@ -121,9 +122,11 @@ def score_run(state: RunState) -> ScoredRun:
             if n is not None:
                 lengths.setdefault(task_name, {})[label] = n
             prints.setdefault(task_name, {})[label] = prediction_fingerprint(preds)
+            fault_point("score:task")
     state.stage_seconds["scoring"] = round(time.perf_counter() - t0, 3)  # includes any judge
 
     t0 = time.perf_counter()
+    fault_point("stats")
     access = {label: info["access"] for label, info in state.explainer_info.items()}
     out.results, out.comparisons, out.claims = run_statistics(
         state, access, out.vectors, ratios=ratios, aucs=aucs, lengths=lengths, prints=prints
@@ -161,14 +164,23 @@ def run_statistics(
         list_lengths=lengths,
     )
     claims = evaluate_claims(list(state.suite.claims), index, state.tasks, stats.alpha)
-    claims += [
-        {
-            "claim": text,
-            "verdict": "not evaluated",
-            "p_adjusted": None,
-            "diff": None,
-            "note": "an explainer or the task it names is not in this run",
-        }
-        for text in state.suite.skipped_claims
-    ]
+    claims += [skipped_claim(text, list(access), list(state.tasks)) for text in state.suite.skipped_claims]
     return results, comparisons, claims
+
+
+def skipped_claim(text: str, labels: Sequence[str], tasks: Sequence[str]) -> dict[str, Any]:
+    """The board entry of a claim an override left dangling: verdict ``not evaluated``, with the
+    ``reason`` (``explainer not in this run`` / ``task not in this run``) and a note naming it."""
+    from bench.stats import parse_claim
+
+    claim = parse_claim(text)
+    missing = [x for x in (claim.a, claim.b) if x not in labels]
+    what, name = ("explainer", missing[0]) if missing else ("task", claim.task)
+    return {
+        "claim": text,
+        "verdict": "not evaluated",
+        "p_adjusted": None,
+        "diff": None,
+        "reason": f"{what} not in this run",
+        "note": f"{what} {name!r} is not in this run (removed by an override)",
+    }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,14 @@ def _load_yaml(path: Path) -> dict[str, Any]:
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = str(getattr(err, "problem", "") or "")
+        if "tag:yaml.org,2002:python/" in problem or "!!python" in problem:
+            # safe_load already refuses to build the object; say why, not "fix the syntax"
+            raise ConfigError(
+                "a `!!python/...` tag is refused: suite and task files are data, no code runs from YAML",
+                where=where,
+                fix="write plain values (strings, numbers, lists, mappings) instead of the tag",
+            ) from None
         raise ConfigError(
             f"invalid YAML ({getattr(err, 'problem', err)})", where=where, fix="fix the syntax"
         ) from None
@@ -88,6 +97,22 @@ def _merge(
     return out
 
 
+#: a board label becomes a directory name (samples/<label>/) and a table cell: letters, digits and
+#: ``. _ + - @ ( ) [ ] ,`` and spaces, not starting with a dot, at most 80 characters
+_LABEL_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+\-@()\[\], ]{0,79}")
+
+
+def _check_label(label: str, *, where: str) -> None:
+    """Refuse a label that could name a path outside the run directory (``../../x``, ``a/b``), a
+    hidden file, or carry control characters (ANSI escapes) into the terminal and file names."""
+    if not _LABEL_RE.fullmatch(label) or label.strip() != label:
+        raise ConfigError(
+            f"explainer label {label!r} is not allowed (it names the samples/<label>/ directory)",
+            where=where,
+            fix="use letters, digits and . _ + - (no path separators, no leading dot, at most 80 characters)",
+        )
+
+
 def parse_set(pairs: list[str]) -> list[tuple[str, Any]]:
     """Parse ``--set a.b=value`` strings; the value is YAML (``2000`` -> int, ``[a, b]`` -> list)."""
     out = []
@@ -97,7 +122,13 @@ def parse_set(pairs: list[str]) -> list[tuple[str, Any]]:
             raise ConfigError(f"bad --set {item!r}", where="--set", fix="use --set key.sub=value")
         try:
             parsed = yaml.safe_load(value) if value.strip() else None
-        except yaml.YAMLError:
+        except yaml.YAMLError as err:
+            if value.lstrip()[:1] in "[{" or "!!" in value:  # meant as a list/mapping/tag: never a string
+                raise ConfigError(
+                    f"bad --set {item!r}: the value is not valid YAML ({getattr(err, 'problem', err)})",
+                    where=f"--set {key.strip()}",
+                    fix="quote it as YAML, e.g. --set 'explainers=[random, popularity]'",
+                ) from None
             parsed = value
         out.append((key.strip(), parsed))
     return out
@@ -265,6 +296,8 @@ def load_suite(name_or_path: str, *, overrides: list[str] | None = None) -> Suit
                 params=dict(item.get("params") or {}),
             )
         )
+    for i, e in enumerate(explainers):
+        _check_label(e.label, where=f"{path.name}:explainers[{i}]")
     labels = [e.label for e in explainers]
     dupes = sorted({x for x in labels if labels.count(x) > 1})
     if dupes:

@@ -11,13 +11,17 @@ import functools
 import inspect
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from bench.data.dataset import Dataset
 from bench.data.loaders import format_fix, load_dataset
 from bench.data.recipes import check_recipe
 from bench.data.sources import format_names, lookup, named_datasets
 from bench.errors import ConfigError
+
+if TYPE_CHECKING:
+    from bench.config import SuiteConfig
 
 log = logging.getLogger(__name__)
 
@@ -98,3 +102,20 @@ def resolve_dataset(
     source = lookup(name)
     assert source is not None and source.make is not None  # checked above
     return source.make(**dict(params or {}))
+
+
+def check_suite_dataset(suite: SuiteConfig) -> None:
+    """:func:`check_dataset` of a suite's ``dataset`` section, errors naming the suite file."""
+    ds = suite.dataset
+    try:
+        check_dataset(
+            ds.name,
+            path=ds.path,
+            format=ds.format,
+            params=ds.params,
+            recipe=ds.recipe.name,
+            recipe_params=ds.recipe.params,
+        )
+    except ConfigError as err:  # name the suite file, as config errors do
+        where = f"{Path(suite.path).name}:{err.where}" if err.where else suite.path
+        raise ConfigError(err.what, where=where, fix=err.fix) from None

@@ -10,6 +10,7 @@ from typing import Any
 
 import jinja2
 import yaml
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from bench.errors import ConfigError
 from bench.resources import tasks_dir
@@ -37,7 +38,26 @@ class PromptSet:
         return len(self.templates.get(kind, ()))
 
 
-_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
+class _SandboxedTemplate(jinja2.Template):
+    """A template whose unsafe attribute access (``{{ x.__class__.__mro__ }}``) is a user error."""
+
+    def render(self, *args: Any, **kwargs: Any) -> str:
+        try:
+            return super().render(*args, **kwargs)
+        except SecurityError as err:
+            raise ConfigError(
+                f"prompt template refused by the sandbox ({err})",
+                where=str(self.name or "prompt template"),
+                fix="templates may only read the variables they are given (no attributes starting with _)",
+            ) from None
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    template_class = _SandboxedTemplate
+
+
+# prompt files are user-supplied: rendered in Jinja2's immutable sandbox, never with full Python access
+_ENV = _Sandbox(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
 
 @lru_cache(maxsize=8)

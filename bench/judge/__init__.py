@@ -14,13 +14,13 @@ HTTP judge, and ``{backbone, mode?}`` a local one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from bench.errors import UserError
 from bench.judge.prompt import Judge, JudgeItem, JudgeResult, parse_grade
 
-__all__ = ["Judge", "JudgeItem", "JudgeResult", "make_judge", "parse_grade"]
+__all__ = ["Judge", "JudgeItem", "JudgeResult", "make_judge", "parse_grade", "probe_http_judges"]
 
 _HTTP_KEYS = {"url", "model", "api_key_env", "timeout", "max_retries", "backoff", "concurrency", "max_tokens"}
 _LOCAL_KEYS = {"backbone", "mode", "max_new_tokens", "batch_size"}
@@ -98,3 +98,22 @@ def make_judge(
         batch_size=batch_size,
         titles=titles,
     )
+
+
+def probe_http_judges(specs: Iterable[Any]) -> None:
+    """Ask every HTTP judge among ``specs`` (task ``judge`` parameters) once, before any training:
+    a wrong URL, a stopped server or one that is not OpenAI-compatible is a one-line error now, not
+    after hours. Local judge specs are skipped (loading them is the check)."""
+    from bench.judge.openai_compat import OpenAICompatJudge
+
+    seen: set[str] = set()
+    for spec in specs:
+        is_http = (isinstance(spec, Mapping) and "url" in spec) or (
+            isinstance(spec, str) and spec.startswith(("http://", "https://"))
+        )
+        if not is_http or repr(spec) in seen:
+            continue
+        seen.add(repr(spec))
+        judge = make_judge(spec)
+        if isinstance(judge, OpenAICompatJudge):
+            judge.probe()

@@ -13,7 +13,8 @@ Storage: one JSON Lines file per judge, ``<cache_dir>/<slug>-<sha8>.jsonl``, one
 ``{"key", "grade", "transcript"}`` per result. Misses are sent to the judge in chunks of
 ``chunk`` items and every result is appended and flushed as soon as its chunk returns, so a judge
 that fails half-way (a server going down) keeps what it had judged; the next run asks only for the
-rest. A torn last line (a crash while writing) is skipped on load.
+rest. A torn last line (a crash while writing) is skipped on load. Ungraded results (an HTTP judge
+whose retries were spent) are returned but never stored.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.io import fault_point
 from bench.judge.prompt import PARSER_VERSION, PROMPT_VERSION, Judge, JudgeItem, JudgeResult, canonical_prompt
 
 log = logging.getLogger(__name__)
@@ -122,15 +124,28 @@ class CachedJudge:
             results = self.judge.grade([items[idx[0]] for _, idx in part])
             if len(results) != len(part):
                 raise RuntimeError(f"judge {self.judge.id} returned {len(results)} results for {len(part)}")
-            self._append([(k, r) for (k, _), r in zip(part, results, strict=True)])
+            # an ungraded result (the server kept failing) is not a judgement: never cached, so the
+            # next run asks for exactly these
+            self._append([(k, r) for (k, _), r in zip(part, results, strict=True) if not r.ungraded])
+            fault_point("judge:chunk")  # some grades stored, the rest not asked yet
             log.info(
                 "judge %s: %d/%d judged", self.judge.id, min(start + self.chunk, len(pending)), len(pending)
             )
             for (k, idx), r in zip(part, results, strict=True):
-                fresh = JudgeResult(grade=r.grade, transcript=r.transcript, cached=False)
-                memory[k] = JudgeResult(grade=r.grade, transcript=r.transcript, cached=True)
+                fresh = JudgeResult(grade=r.grade, transcript=r.transcript, ungraded=r.ungraded)
+                if not r.ungraded:
+                    memory[k] = JudgeResult(grade=r.grade, transcript=r.transcript, cached=True)
                 for i in idx:
                     out[i] = fresh
         if todo:
             log.info("judge %s: %d cached, %d judged now", self.judge.id, hits, len(todo))
+        left = sum(1 for r in out if r is not None and r.ungraded)
+        if left:
+            log.warning(
+                "judge %s: %d of %d explanations left UNGRADED after the bounded retries (marked "
+                "'[ungraded]' in the samples); rerun the same command to grade only these",
+                self.judge.id,
+                left,
+                len(items),
+            )
         return [r for r in out if r is not None]

@@ -11,9 +11,13 @@ Request: ``POST {base_url}/chat/completions`` with ``{"model", "messages", "temp
 Failure policy. Connection errors, time-outs, HTTP 429 and 5xx are retried ``max_retries`` times
 with exponential back-off (``backoff · 2^attempt`` seconds, or the server's ``Retry-After`` when it
 gives one, capped at 60 s). Any other HTTP status (a bad key, an unknown model) is not retried.
-When a request finally fails, :class:`JudgeUnavailable` (a :class:`~bench.errors.UserError`) names
-the URL, the error and the fix; grades already obtained are kept by the cache
-(:mod:`bench.judge.cache`). The API key is read from the environment variable named by
+A reply that is not JSON (a proxy's error page, a truncated body) is retried like a 5xx.
+When the request for one explanation finally fails, that explanation is returned *ungraded*
+(``JudgeResult.ungraded``, never cached, so a rerun asks only for these); when no request of a
+``grade`` call succeeded and none ever did, the server is taken as down and :class:`JudgeUnavailable`
+(a :class:`~bench.errors.UserError`, exit 2) names the URL, the error and the fix — grades already
+obtained are kept by the cache (:mod:`bench.judge.cache`). :meth:`OpenAICompatJudge.probe` asks once
+before a run starts, so a wrong URL or a stopped server stops the run before any training. The API key is read from the environment variable named by
 ``api_key_env`` and is never logged or put in a transcript.
 """
 
@@ -45,6 +49,10 @@ class JudgeUnavailable(UserError):
 
 class _Retryable(Exception):
     """A failure worth retrying (connection, time-out, 429, 5xx)."""
+
+
+class _GaveUp(JudgeUnavailable):
+    """The bounded retries of one request are spent (the explanation stays ungraded)."""
 
 
 def _retry_after(err: urllib.error.HTTPError) -> float | None:
@@ -104,6 +112,8 @@ class OpenAICompatJudge:
         self.fingerprint = f"max_tokens={self.max_tokens};temperature=0;prompt=v{PROMPT_VERSION}"
         #: how many HTTP requests were sent (tests check that the cache avoids them).
         self.requests_sent = 0
+        #: how many requests got a reply (an ungraded-only first batch with none means "down")
+        self.answered = 0
         self._lock = threading.Lock()
         if api_key_env and not os.environ.get(api_key_env):
             raise UserError(
@@ -141,12 +151,12 @@ class OpenAICompatJudge:
             reason = getattr(err, "reason", err)
             raise _Retryable(f"{type(err).__name__}: {reason}", None) from None
         try:
-            return json.loads(raw)
-        except json.JSONDecodeError:
-            raise JudgeUnavailable(
-                f"judge server at {self.url} sent a reply that is not JSON: {raw[:200]!r}",
-                fix="point the judge at an OpenAI-compatible API root (usually ending in /v1)",
-            ) from None
+            reply = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise _Retryable(f"reply is not JSON: {raw[:80]!r}", None) from None
+        if not isinstance(reply, dict):
+            raise _Retryable(f"reply is not a JSON object: {raw[:80]!r}", None)
+        return reply
 
     def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
         body = json.dumps(payload).encode("utf-8")
@@ -168,16 +178,41 @@ class OpenAICompatJudge:
                     wait,
                 )
                 self._sleep(wait)
-        raise JudgeUnavailable(
+        raise _GaveUp(
             f"judge server at {self.url} failed {self.max_retries + 1} times; last error: {last}",
             fix="start the server (or check the URL and your network) and run again; "
             "grades obtained so far are kept in the judge cache (when one is used) and not asked again",
         )
 
+    def probe(self) -> None:
+        """Ask the server once (with the usual retries) before a run; raises :class:`JudgeUnavailable`
+        when it cannot be reached or its reply is not a chat completion."""
+        payload = {
+            "model": self.model,
+            "messages": [{"role": "user", "content": "Reply with: GRADE: 3"}],
+            "temperature": 0,
+            "max_tokens": self.max_tokens,
+        }
+        reply = self._post(payload)
+        try:
+            content = reply["choices"][0]["message"]["content"]
+        except (KeyError, IndexError, TypeError):
+            content = None
+        if not isinstance(content, str):
+            raise JudgeUnavailable(
+                f"judge server at {self.url} answered without choices[0].message.content: {str(reply)[:160]}",
+                fix="point the judge at an OpenAI-compatible API root (usually ending in /v1)",
+            )
+
     def _grade_one(self, item: JudgeItem) -> JudgeResult:
         msgs = messages(item)
         payload = {"model": self.model, "messages": msgs, "temperature": 0, "max_tokens": self.max_tokens}
-        reply = self._post(payload)
+        try:
+            reply = self._post(payload)
+        except _GaveUp as err:
+            return JudgeResult(grade=None, transcript=f"[ungraded] {err.what}", ungraded=True)
+        with self._lock:
+            self.answered += 1
         try:
             content = reply["choices"][0]["message"]["content"]
         except (KeyError, IndexError, TypeError):
@@ -194,6 +229,15 @@ class OpenAICompatJudge:
     def grade(self, items: Sequence[JudgeItem]) -> list[JudgeResult]:
         """One result per item (requests run ``concurrency`` at a time; order is preserved)."""
         if self.concurrency == 1 or len(items) <= 1:
-            return [self._grade_one(it) for it in items]
-        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="judge") as pool:
-            return list(pool.map(self._grade_one, items))
+            out = [self._grade_one(it) for it in items]
+        else:
+            with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="judge") as pool:
+                out = list(pool.map(self._grade_one, items))
+        if out and self.answered == 0 and all(r.ungraded for r in out):
+            # not one answer ever: the server is down or misconfigured, not flaky
+            raise JudgeUnavailable(
+                out[0].transcript.removeprefix("[ungraded] "),
+                fix="start the server (or check the URL and your network) and run again; "
+                "grades obtained so far are kept in the judge cache and not asked again",
+            )
+        return out

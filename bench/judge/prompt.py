@@ -82,11 +82,14 @@ class JudgeResult:
 
     ``transcript`` is the full exchange (prompt and reply, or the four log-likelihoods), kept for the
     samples file so every grade can be audited. ``cached`` says the result came from the cache.
+    ``ungraded``: the judge could not be asked (its server kept failing after the bounded retries);
+    such a result is never cached, so a rerun asks again for exactly these.
     """
 
     grade: int | None
     transcript: str
     cached: bool = False
+    ungraded: bool = False
 
 
 @runtime_checkable

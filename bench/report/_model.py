@@ -15,6 +15,16 @@ from typing import Any, NamedTuple
 from bench.results.model import undeclared_metric
 
 NA = "n/a"
+#: C0/C1 control characters but tab and newline (ANSI escapes start with ESC, 0x1b)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def strip_controls(text: str) -> str:
+    """``text`` without control characters: an ANSI escape in a title or an explanation must not
+    recolour (or rewrite) the terminal that prints the board, nor hide in a file."""
+    return _CONTROL.sub("", text)
+
+
 WORSE = "▼"
 BETTER = "▲"
 MINUS = "−"

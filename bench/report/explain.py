@@ -249,6 +249,7 @@ def explanation_views(results: Mapping[str, Any], *, id_prefix: str = "") -> dic
 
 def _md(text: str) -> str:
     """Free text (titles, explanations) for one Markdown line: no HTML, no table or emphasis marks."""
+    text = m.strip_controls(text)
     for ch in "\\`*_[]<>|":
         text = text.replace(ch, "\\" + ch)
     return " ".join(text.split())

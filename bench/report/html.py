@@ -25,7 +25,8 @@ from markupsafe import Markup
 import bench.report._model as m
 from bench import __version__
 from bench.errors import UserError
-from bench.io import atomic_write_text
+from bench.io import atomic_write_text, fault_point
+from bench.report._model import strip_controls
 from bench.report.explain import explanation_views
 from bench.report.plots import diff_to_best_svg
 from bench.report.tables import (
@@ -55,6 +56,13 @@ logger = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).parent / "templates"
 
 
+def _no_controls(value: Any) -> Any:
+    """Every printed value without control characters (ANSI escapes stay out of the page source)."""
+    if isinstance(value, Markup):
+        return Markup(strip_controls(str(value)))
+    return strip_controls(value) if isinstance(value, str) else value
+
+
 @functools.lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -64,6 +72,7 @@ def _environment() -> jinja2.Environment:
         trim_blocks=False,
         lstrip_blocks=False,
         keep_trailing_newline=True,
+        finalize=_no_controls,
     )
     env.filters["sortkey"] = lambda x: repr(float(x))
     env.filters["is_hash"] = lambda s: (
@@ -244,18 +253,19 @@ def render_leaderboard(
         ("results.csv", "results.csv", "one row per result"),
         ("results.tex", "results.tex", "LaTeX booktabs tables"),
     ]
+    raw: list[tuple[Path, Any]] = []
     for i, (run, man) in enumerate(zip(runs, manifests, strict=True)):
         tag = f"-r{i + 1}" if multi else ""
         for stem, data, what in (("results", run, "raw results"), ("manifest", man, "run manifest")):
             name = f"{stem}{tag}.json"
             if not (out / name).exists():
-                atomic_write_text(
-                    out / name, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
-                )
+                raw.append((out / name, data))
             downloads.append((name, name, what + (f" (run {i + 1})" if multi else "")))
     write_markdown(runs if multi else runs[0], out / "leaderboard.md", ci_style=ci_style)
+    fault_point("report:markdown")
     write_csv(runs, out / "results.csv")
     write_latex(runs if multi else runs[0], out / "results.tex", ci_style=ci_style)
+    fault_point("report:latex")
     html = leaderboard_html(
         runs if multi else runs[0],
         manifests if multi else manifests[0],
@@ -263,5 +273,9 @@ def render_leaderboard(
         ci_style=ci_style,
     )
     path = atomic_write_text(out / "leaderboard.html", html)
+    # the raw results last: in a run directory results.json marks a finished run, so it must not
+    # appear while the board is half written
+    for target, data in raw:
+        atomic_write_text(target, json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
     logger.info("leaderboard written to %s", path)
     return path

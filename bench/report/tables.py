@@ -279,6 +279,8 @@ def claims_table(results: Mapping[str, Any], *, id_prefix: str = "") -> Table:
     for i, claim in enumerate(results.get("claims") or []):
         verdict = str(claim.get("verdict", ""))
         badge = f"verdict-{verdict}" if verdict in m.VERDICTS else "verdict-other"
+        if claim.get("reason"):  # "not evaluated (explainer not in this run)"
+            verdict = f"{verdict} ({claim['reason']})"
         diff, p = m.num(claim.get("diff")), m.num(claim.get("p_adjusted"))
         cells = (
             Cell(str(claim.get("claim", "")), numeric=False),

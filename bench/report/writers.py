@@ -18,6 +18,7 @@ from tabulate import tabulate
 
 import bench.report._model as m
 from bench.io import atomic_write_text
+from bench.report._model import strip_controls
 from bench.report.explain import explanation_markdown, explanation_views
 from bench.report.tables import (
     Cell,
@@ -97,7 +98,9 @@ def stats_statement(results: Mapping[str, Any]) -> str:
 
 
 def _md_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("*", "\\*").replace("\n", " ")
+    # "\<" keeps a hostile "<script>" or "<img onerror=...>" a literal in rendered Markdown
+    text = strip_controls(text).replace("\\", "\\\\").replace("|", "\\|").replace("*", "\\*")
+    return text.replace("<", "\\<").replace("`", "\\`").replace("\n", " ")
 
 
 def _md_cell(cell: Cell) -> str:
@@ -279,7 +282,7 @@ _LATEX = {
 
 def latex_escape(text: str) -> str:
     """Escape LaTeX specials (and map the report's symbols to math) in one pass."""
-    return "".join(_LATEX.get(ch, ch) for ch in str(text))
+    return "".join(_LATEX.get(ch, ch) for ch in strip_controls(str(text)))
 
 
 def _tex_cell(cell: Cell) -> str:

@@ -9,6 +9,7 @@ from bench.data.dataset import leave_one_out
 from bench.data.recipes import apply_recipe
 from bench.data.resolve import resolve_dataset
 from bench.errors import UserError
+from bench.io import fault_point
 from bench.state import RunState, stage_timer
 
 log = logging.getLogger(__name__)
@@ -37,3 +38,4 @@ def stage_data(state: RunState) -> None:
             state.dataset.n_interactions,
             len(state.split.users),
         )
+    fault_point("data")

@@ -16,7 +16,7 @@ from bench.access import ContextFactory, alias, blind, presentation_order
 from bench.data.catalog import Catalog
 from bench.explainers.base import Explainer
 from bench.hashing import stable_hash
-from bench.io import read_json, read_jsonl, write_json, write_jsonl
+from bench.io import fault_point, read_json, read_jsonl, write_json, write_jsonl
 from bench.state import RunState, stage_timer
 from bench.types import Instance, Prediction
 
@@ -88,7 +88,9 @@ def stage_explainers(state: RunState, explainers: Mapping[str, Explainer], *, pr
                 extra={"valid": valid, "adapters_dir": state.cache / "adapters"},
             )
             t0 = time.perf_counter()
+            fault_point("explain:fit")
             explainer.fit({t: train[t] for t in supported}, ctx)
+            fault_point("explain:fitted")
             fit_s = time.perf_counter() - t0
             state.predictions[label] = {}
             # tasks that hide the history first: nothing shown before them can be matched to them
@@ -117,6 +119,7 @@ def stage_explainers(state: RunState, explainers: Mapping[str, Explainer], *, pr
                     time.perf_counter() - t1,
                 )
                 write_jsonl(directory / f"{t}.jsonl", [p.to_json() for p in preds])
+                fault_point("explain:task")  # some tasks answered, done.json not yet written
                 state.predictions[label][t] = preds
             info = {
                 **explainer.info(),
@@ -127,4 +130,5 @@ def stage_explainers(state: RunState, explainers: Mapping[str, Explainer], *, pr
             }
             state.explainer_info[label] = info
             write_json(done, {"info": info})
+            fault_point("explain:done")
             state.record(f"explainer:{label}", "built")

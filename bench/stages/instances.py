@@ -7,8 +7,9 @@ import logging
 import numpy as np
 
 from bench import seeds
+from bench.errors import UserError
 from bench.hashing import stable_hash
-from bench.io import read_jsonl, write_jsonl
+from bench.io import fault_point, read_jsonl, write_jsonl
 from bench.state import PARTS, RunState, stage_timer
 from bench.tasks.base import BuildInput, check_unseen
 from bench.types import Instance
@@ -86,7 +87,15 @@ def stage_instances(state: RunState) -> None:
                         "already interacted with; labels must come from teacher_scores()"
                     )
                 write_jsonl(path, [i.to_json() for i in insts])
+                fault_point("instances:part")
                 state.instances[name][part] = insts
                 state.record(f"instances:{name}/{part}", "built")
             sizes = {p: len(v) for p, v in state.instances[name].items()}
             log.info("task %s: %s instances", name, sizes)
+            if not sizes["align_test"]:  # nothing to score: every statistic would be empty
+                raise UserError(
+                    f"task {name!r} has no align-test instances ({len(state.user_parts['align_test'])} "
+                    "align-test users, none with a usable history)",
+                    where=f"{state.suite.path}:users",
+                    fix="raise users.align_test (or max_test), relax the task's filters, or use a larger dataset",
+                )

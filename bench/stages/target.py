@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from bench import registry
 from bench.errors import UserError
 from bench.hashing import stable_hash
-from bench.io import read_json, write_json
+from bench.io import fault_point, read_json, write_json
 from bench.state import RunState, stage_timer
 
 log = logging.getLogger(__name__)
@@ -34,12 +35,20 @@ def stage_target(state: RunState) -> None:
         state.target_key = key
         directory = state.cache / "target" / f"{cfg.name}-{key}"
         card_path = directory / "card.json"
-        if card_path.exists():
+        card = read_json(card_path) if card_path.exists() else None
+        # the card (written last) marks the stage finished; its checksum must still match the
+        # weights, else they were damaged after the run and the target is trained again
+        if card is not None and card.get("checkpoint_sha256") == _weights_hash(directory):
             log.info("target %s: reusing %s", cfg.name, directory)
             state.target = load_target(directory)
-            state.target_card = read_json(card_path)
+            state.target_card = card
             state.record("target", "reused")
             return
+        if card is not None:
+            log.warning(
+                "target %s: weights in %s do not match their card; training again", cfg.name, directory
+            )
+            card_path.unlink()
         cls = registry.recommenders.get(cfg.name)
         try:
             model = cls(state.dataset.n_items, **cfg.params)
@@ -48,8 +57,10 @@ def stage_target(state: RunState) -> None:
                 f"bad target parameter: {err}", where="target.params", fix="see the target's defaults"
             ) from None
         report = model.fit(state.split, seed=state.seed, device=state.device)
+        fault_point("target:fitted")
         directory.mkdir(parents=True, exist_ok=True)
         model.save(directory)
+        fault_point("target:saved")  # weights on disk, card not yet: the stage is not finished
         pop = Popularity(state.dataset.n_items)
         pop.fit(state.split, seed=state.seed)
         card = {
@@ -66,6 +77,15 @@ def stage_target(state: RunState) -> None:
         state.target = model
         state.target_card = card
         state.record("target", "built")
+
+
+def _weights_hash(directory: Path) -> str | None:
+    from bench.recommenders.checkpoint import checkpoint_hash
+
+    try:
+        return checkpoint_hash(directory)
+    except UserError:  # no weights file (deleted or never written)
+        return None
 
 
 def teacher_views(state: RunState) -> dict[str, dict[str, float]]:
