@@ -129,6 +129,8 @@ for _name, _spec in {
     "recexplainer-b": "bench.explainers.recexplainer:RecExplainerB",
     "recexplainer-i": "bench.explainers.recexplainer_embed:RecExplainerI",
     "recexplainer-h": "bench.explainers.recexplainer_embed:RecExplainerH",
+    "guided-embedding": "bench.explainers.guided:GuidedEmbedding",
+    "guided-embedding-no-attributes": "bench.explainers.guided:GuidedEmbeddingNoAttributes",
 }.items():
     explainers.register(_name, _spec)
 
@@ -136,6 +138,7 @@ for _name, _spec in {
     "sasrec": "bench.recommenders.sasrec:SASRec",
     "mf": "bench.recommenders.mf:MF",
     "popularity": "bench.recommenders.popularity:Popularity",
+    "sasrec-guided": "bench.recommenders.sasrec_guided:SASRecGuided",
 }.items():
     recommenders.register(_name, _spec)
 
