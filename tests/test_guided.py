@@ -26,10 +26,14 @@ def _items(titles: list[str]) -> list[ItemText]:
 def scorer(tiny, tmp_path: Path) -> AttributeScorer:
     from llm_fixtures import TITLES
 
-    return AttributeScorer(tiny, load_attributes("movies"), _items(TITLES), directory=tmp_path / "attr", batch_size=3)
+    return AttributeScorer(
+        tiny, load_attributes("movies"), _items(TITLES), directory=tmp_path / "attr", batch_size=3
+    )
 
 
-def test_expected_score_equals_a_brute_force_softmax_over_the_five_digits(scorer: AttributeScorer, tiny) -> None:
+def test_expected_score_equals_a_brute_force_softmax_over_the_five_digits(
+    scorer: AttributeScorer, tiny
+) -> None:
     items = [0, 5, 11, 47]
     got = expected_scores(scorer.digit_logprobs(items))
     digits = [tiny.tokenizer(d, add_special_tokens=False)["input_ids"][0] for d in DIGITS]
@@ -51,7 +55,9 @@ def test_expected_scores_formula() -> None:
     assert expected_scores(np.array([[-1e9, -1e9, -1e9, -1e9, 0.0]]))[0] == pytest.approx(1.0)
 
 
-def test_the_cache_is_hit_by_signal_and_keyed_by_the_attribute_list(scorer: AttributeScorer, tiny, tmp_path: Path) -> None:
+def test_the_cache_is_hit_by_signal_and_keyed_by_the_attribute_list(
+    scorer: AttributeScorer, tiny, tmp_path: Path
+) -> None:
     from llm_fixtures import TITLES
 
     first = scorer.score([0, 1, 2])
@@ -85,8 +91,18 @@ def test_the_scorer_learns_a_task_whose_answer_lies_only_in_the_attributes(use_a
     train, valid, test = (_synthetic(k, rng, A, V) for k in (800, 200, 400))
     torch.manual_seed(0)
     model = GuidedScorer(A, V, reduced_dim=4, use_attributes=use_attributes, seed=0)
-    train_scorer(model, train, valid, weights={"classification": 1.0}, epochs=80, patience=8, lr=0.05,
-                 weight_decay=0.0, batch_size=64, seed=0)
+    train_scorer(
+        model,
+        train,
+        valid,
+        weights={"classification": 1.0},
+        epochs=80,
+        patience=8,
+        lr=0.05,
+        weight_decay=0.0,
+        batch_size=64,
+        seed=0,
+    )
     ex = test["classification"]
     with torch.no_grad():
         acc = float(((model(ex.hist_attr, ex.user, ex.items)[:, 0] > 0).long() == ex.target).float().mean())
@@ -157,15 +173,21 @@ def test_both_rows_on_the_board_with_the_validity_card(guided_run: Path) -> None
     res = json.loads((guided_run / "results.json").read_text())
     rows = {(r["explainer"], r["task"], r["metric"]): r["value"] for r in res["results"]}
     for expl in ("guided-embedding", "guided-embedding-no-attributes"):
-        for task, metric in [("next_item_retrieval", "hr@5"), ("item_ranking", "ndcg@5"),
-                             ("interest_classification", "accuracy"), ("interest_classification", "auc")]:
+        for task, metric in [
+            ("next_item_retrieval", "hr@5"),
+            ("item_ranking", "ndcg@5"),
+            ("interest_classification", "accuracy"),
+            ("interest_classification", "auc"),
+        ]:
             assert (expl, task, metric) in rows, (expl, task, metric)
     # explanations: only the attribute row explains, and it is scored for grounding and fidelity
     assert ("guided-embedding", "explanation_rubric", "cf_fidelity") in rows
     assert ("guided-embedding-no-attributes", "explanation_rubric", "rubric") not in rows
     from bench.tasks.grounding import parse_decision
 
-    lines = (guided_run / "samples" / "guided-embedding" / "explanation_rubric.jsonl").read_text().splitlines()
+    lines = (
+        (guided_run / "samples" / "guided-embedding" / "explanation_rubric.jsonl").read_text().splitlines()
+    )
     texts = [json.loads(x)["prediction"] for x in lines]
     assert texts and all(parse_decision(t) in (0, 1) for t in texts)  # every explanation states a decision
     card = res["attribute_validity"]["guided-embedding"]

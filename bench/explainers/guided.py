@@ -80,7 +80,9 @@ class GuidedEmbedding(Explainer):
         from bench.llm.backbone import load_backbone
 
         ds = ctx.dataset
-        backbone = load_backbone(str(self.params["backbone"]), device=ctx.device, titles=list(ds.titles), seed=ctx.seed)
+        backbone = load_backbone(
+            str(self.params["backbone"]), device=ctx.device, titles=list(ds.titles), seed=ctx.seed
+        )
         items = [ItemText(t, y, tuple(g)) for t, y, g in zip(ds.titles, ds.years, ds.genres, strict=True)]
         self.attribute_list = load_attributes(str(self.params["attributes"]))
         return AttributeScorer(
@@ -125,15 +127,28 @@ class GuidedEmbedding(Explainer):
         self.ctx = ctx
         n = len(ctx.catalog)
         valid = ctx.extra.get("valid") or {}
-        n_attr = 1
+        cap = p["max_train_instances"]
+        if cap is not None:  # a seeded subsample per task: fewer items for the LLM to score (CPU budgets)
+            train = {
+                t: [
+                    insts[int(j)]
+                    for j in sorted(
+                        ctx.rng("guided-train", t).choice(len(insts), size=int(cap), replace=False)
+                    )
+                ]
+                if len(insts) > int(cap)
+                else insts
+                for t, insts in train.items()
+            }
         self.raw = np.zeros((n, 1), dtype=np.float32)
         self.scored: set[int] = set()
         if self.use_attributes:
             self.llm = self._attribute_scorer(ctx)
-            wanted = range(n) if p["items"] == "all" else sorted(self._items_of(train) | self._items_of(valid))
+            wanted = (
+                range(n) if p["items"] == "all" else sorted(self._items_of(train) | self._items_of(valid))
+            )
             wanted = list(wanted)
-            n_attr = len(self.attribute_list.attributes)
-            self.raw = np.zeros((n, n_attr), dtype=np.float32)
+            self.raw = np.zeros((n, len(self.attribute_list.attributes)), dtype=np.float32)
             self.raw[wanted] = self.llm.score(wanted)
             self.scored = set(wanted)
             self.cache_signal = {"hits": self.llm.hits, "misses": self.llm.misses}
@@ -253,7 +268,9 @@ class GuidedEmbedding(Explainer):
             if len(inst.candidates) == 1:
                 item, prefix = int(inst.candidates[0]), ""
             else:
-                pool = list(inst.candidates) or [i for i in range(len(self.ctx.catalog)) if i not in set(inst.history)]
+                pool = list(inst.candidates) or [
+                    i for i in range(len(self.ctx.catalog)) if i not in set(inst.history)
+                ]
                 s = self._scores([inst], [pool])[0]
                 item, prefix = int(pool[int(np.argmax(s))]), "Top pick. "
             out.append(Text(prefix + explanation(self, inst.history, item)))
@@ -265,8 +282,14 @@ class GuidedEmbedding(Explainer):
         out = super().info()
         out["training"] = dict(self.scorer_info)
         if self.use_attributes and hasattr(self, "llm"):
-            out["attribute_scoring"] = {**self.llm.info(), "items_scored": len(self.scored), **self.cache_signal}
-            card = validity_card(self.ctx.dataset, self.attribute_list, self.raw, sorted(self.scored), seed=self.ctx.seed)
+            out["attribute_scoring"] = {
+                **self.llm.info(),
+                "items_scored": len(self.scored),
+                **self.cache_signal,
+            }
+            card = validity_card(
+                self.ctx.dataset, self.attribute_list, self.raw, sorted(self.scored), seed=self.ctx.seed
+            )
             if card is not None:
                 out["attribute_validity"] = card
         return out

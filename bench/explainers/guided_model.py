@@ -120,7 +120,9 @@ class GuidedScorer(nn.Module):
             return pu @ (self.V @ self.P.T).T
         return (pu[:, None, :] * (self.V[items] @ self.P.T)).sum(-1)
 
-    def forward(self, hist_attr: torch.Tensor, user: torch.Tensor, items: torch.Tensor | None) -> torch.Tensor:
+    def forward(
+        self, hist_attr: torch.Tensor, user: torch.Tensor, items: torch.Tensor | None
+    ) -> torch.Tensor:
         s = self.base(user, items) + self.bias
         if self.use_attributes:
             aff = self.affinity(hist_attr)
@@ -172,7 +174,11 @@ def train_scorer(
     def valid_loss() -> float:
         model.eval()
         with torch.no_grad():
-            parts = [float(weights[k]) * float(model.loss(k, valid[k])) for k in kinds if k in valid and len(valid[k])]
+            parts = [
+                float(weights[k]) * float(model.loss(k, valid[k]))
+                for k in kinds
+                if k in valid and len(valid[k])
+            ]
         return sum(parts) if parts else float("nan")
 
     best, best_state, best_epoch, stale, epoch = float("inf"), copy.deepcopy(model.state_dict()), 0, 0, 0
@@ -200,4 +206,8 @@ def train_scorer(
                 break
     model.load_state_dict(best_state)
     model.eval()
-    return {"epochs": epoch, "best_epoch": best_epoch, "valid_loss": round(best, 5) if np.isfinite(best) else None}
+    return {
+        "epochs": epoch,
+        "best_epoch": best_epoch,
+        "valid_loss": round(best, 5) if np.isfinite(best) else None,
+    }

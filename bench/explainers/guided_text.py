@@ -52,7 +52,11 @@ def explanation(expl: Any, history: Sequence[int], item: int) -> str:
         text = f"{names[k]} ({contrib[k]:+.2f})"
         if not cite:
             return text
-        sharing = [h for h in sorted(hist, key=lambda h: -z[h, k]) if z[h, k] > float(p["share_threshold"]) and h not in cited]
+        sharing = [
+            h
+            for h in sorted(hist, key=lambda h: -z[h, k])
+            if z[h, k] > float(p["share_threshold"]) and h not in cited
+        ]
         sharing = sharing[: int(p["explain_citations"])]
         cited.update(sharing)
         if sharing:

@@ -40,7 +40,14 @@ def validity_card(
         labels = np.asarray([int(value in dataset.genres[i]) for i in items], dtype=np.int64)
         scores = raw[items, names.index(attr)].astype(np.float64)
         pos = int(labels.sum())
-        row: dict[str, Any] = {"attribute": attr, "metadata": value, "positives": pos, "auc": None, "ci_low": None, "ci_high": None}
+        row: dict[str, Any] = {
+            "attribute": attr,
+            "metadata": value,
+            "positives": pos,
+            "auc": None,
+            "ci_low": None,
+            "ci_high": None,
+        }
         if 0 < pos < len(items):
             row["auc"] = round(M.auc(scores.tolist(), labels.tolist()), 4)
             lo, hi = auc_bootstrap_ci_many(scores[None, :], labels, resamples=RESAMPLES, seed=seed)[0]

@@ -99,7 +99,10 @@ def load_attributes(spec: str) -> AttributeList:
     names = [a.name for a in attrs]
     if not attrs or len(set(names)) != len(names):
         raise UserError(f"attribute list {path} is empty or names an attribute twice", where=str(path))
-    validity = {str(ds): {str(k): str(v) for k, v in (m or {}).items()} for ds, m in (data.get("validity") or {}).items()}
+    validity = {
+        str(ds): {str(k): str(v) for k, v in (m or {}).items()}
+        for ds, m in (data.get("validity") or {}).items()
+    }
     for ds, mapping in validity.items():
         unknown = sorted(set(mapping) - set(names))
         if unknown:
@@ -140,7 +143,9 @@ def _templates() -> tuple[Any, Any, str]:
 
     from bench.resources import tasks_dir
 
-    texts = [(tasks_dir() / "prompts" / f"guided_{n}.j2").read_text(encoding="utf-8") for n in ("item", "question")]
+    texts = [
+        (tasks_dir() / "prompts" / f"guided_{n}.j2").read_text(encoding="utf-8") for n in ("item", "question")
+    ]
     env = jinja2.Environment(autoescape=False, keep_trailing_newline=False, undefined=jinja2.StrictUndefined)
     digest = hashlib.sha256(json.dumps([*texts, list(DIGITS)]).encode("utf-8")).hexdigest()
     return env.from_string(texts[0]), env.from_string(texts[1]), digest
@@ -223,7 +228,9 @@ class AttributeScorer:
         before, _, after = full.partition(_MARK)
         tok = self.backbone.tokenizer
         questions = [
-            self.question_template.render(name=a.name, description=a.description, item_noun=self.attributes.item_noun).strip()
+            self.question_template.render(
+                name=a.name, description=a.description, item_noun=self.attributes.item_noun
+            ).strip()
             for a in self.attributes.attributes
         ]
         return encode_prompt(tok, before), [encode_continuation(tok, q + after) for q in questions]
@@ -256,7 +263,9 @@ class AttributeScorer:
 
         def write(tmp: Path) -> None:
             with open(tmp, "wb") as fh:
-                np.savez(fh, items=np.asarray(keys, dtype=np.int64), scores=np.stack([known[k] for k in keys]))
+                np.savez(
+                    fh, items=np.asarray(keys, dtype=np.int64), scores=np.stack([known[k] for k in keys])
+                )
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(self.path, write)
@@ -268,12 +277,19 @@ class AttributeScorer:
         missing = [i for i in dict.fromkeys(wanted) if i not in known]  # in the order asked for
         self.hits, self.misses = len(set(wanted)) - len(missing), len(missing)
         if missing:
-            log.info("guided-embedding: scoring %d items on %d attributes", len(missing), len(self.attributes.attributes))
+            log.info(
+                "guided-embedding: scoring %d items on %d attributes",
+                len(missing),
+                len(self.attributes.attributes),
+            )
         # saved chunk by chunk: an interrupted scoring of a whole catalog keeps what it finished
         for start in range(0, len(missing), self.save_every):
             chunk = missing[start : start + self.save_every]
             scores = expected_scores(self.digit_logprobs(chunk)).astype(np.float32)
-            known = {**self._load(), **dict(zip(chunk, scores, strict=True))}  # another process may have added some
+            known = {
+                **self._load(),
+                **dict(zip(chunk, scores, strict=True)),
+            }  # another process may have added some
             self._save(known)
         m = len(self.attributes.attributes)
         if not wanted:

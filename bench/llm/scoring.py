@@ -38,8 +38,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import torch
 import numpy as np
+import torch
 from tqdm.auto import tqdm
 
 from bench.llm.chat import encode_continuation, encode_prompt, left_pad

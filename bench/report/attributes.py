@@ -30,7 +30,9 @@ def _cards(results: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     out: dict[str, Mapping[str, Any]] = {}
     seen: set[str] = set()
     for label, card in sorted((results.get("attribute_validity") or {}).items()):
-        key = m.flat({k: card.get(k) for k in ("dataset", "attributes", "n_items")}) + m.flat(card.get("rows"))
+        key = m.flat({k: card.get(k) for k in ("dataset", "attributes", "n_items")}) + m.flat(
+            card.get("rows")
+        )
         if key not in seen:
             seen.add(key)
             out[label] = card
@@ -56,12 +58,18 @@ def attribute_card(results: Mapping[str, Any], *, id_prefix: str = "") -> Card |
                         Cell(str(r.get("metadata")), numeric=False),
                         Cell(str(r.get("positives")), sort=m.num(r.get("positives"))),
                         Cell(NA, na=True) if auc is None else Cell(m.fmt(auc), sort=auc),
-                        Cell(NA, na=True) if lo is None or hi is None else Cell(f"[{m.fmt(lo)}, {m.fmt(hi)}]", numeric=False),
+                        Cell(NA, na=True)
+                        if lo is None or hi is None
+                        else Cell(f"[{m.fmt(lo)}, {m.fmt(hi)}]", numeric=False),
                     ),
                 )
             )
         title = f"{label}: {card.get('attributes')} attributes on {card.get('dataset')} ({card.get('n_items')} items scored)"
-        tables.append(Table(id=f"{id_prefix}attributes-{len(tables) + 1}", title=title, columns=_COLUMNS, rows=tuple(rows)))
+        tables.append(
+            Table(
+                id=f"{id_prefix}attributes-{len(tables) + 1}", title=title, columns=_COLUMNS, rows=tuple(rows)
+            )
+        )
         fields.append(Field("Metric", str(card.get("metric", "ROC AUC"))))
     return Card(title="Attribute validity", fields=tuple(fields[:1]), tables=tuple(tables))
 

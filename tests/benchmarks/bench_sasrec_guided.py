@@ -63,7 +63,10 @@ def attribute_file(dataset, score: int, batch_size: int) -> Path:
     from bench.llm.backbone import load_backbone
 
     backbone = load_backbone("smollm2-135m", device="cpu")
-    items = [ItemText(t, y, tuple(g)) for t, y, g in zip(dataset.titles, dataset.years, dataset.genres, strict=True)]
+    items = [
+        ItemText(t, y, tuple(g))
+        for t, y, g in zip(dataset.titles, dataset.years, dataset.genres, strict=True)
+    ]
     scorer = AttributeScorer(backbone, load_attributes("movies"), items, batch_size=batch_size, save_every=16)
     if score > 0:
         pop = np.bincount(np.concatenate(dataset.sequences()), minlength=dataset.n_items)
@@ -75,6 +78,57 @@ def attribute_file(dataset, score: int, batch_size: int) -> Path:
     snap = Path(tempfile.mkdtemp(prefix="sasrec-guided-")) / "attributes.npz"
     shutil.copyfile(scorer.path, snap)
     return snap
+
+
+def coverage(dataset, path: Path) -> float:
+    """Share of all interactions whose item has attribute scores."""
+    with np.load(path) as z:
+        scored = z["items"].astype(np.int64)
+    pop = np.bincount(np.concatenate(dataset.sequences()), minlength=dataset.n_items)
+    return float(pop[scored].sum() / pop.sum())
+
+
+def table(args, ds, split, per, epochs, seconds, n_scored, path, t_all, seeds) -> str:
+    """The Markdown table of the seeds finished so far."""
+    lines = [
+        f"ML-100k, test split, full ranking (earlier items masked), {len(seeds)} seeds ({', '.join(map(str, seeds))}); "
+        f"attribute scores for {n_scored} of {ds.n_items} items, {100 * coverage(ds, path):.1f} % of all interactions "
+        "(SmolLM2-135M, movies list, most interacted items first; the others neutral); "
+        f"paired randomization test across {len(split.test)} users on the per-user mean over seeds.",
+        "",
+        "| model | "
+        + " | ".join(f"{m} (mean ± sd over seeds)" for m in METRICS)
+        + " | best epoch | train s |",
+        "|---|" + "---|" * (len(METRICS) + 2),
+    ]
+    for name in per:
+        cells = []
+        for m in METRICS:
+            means = [float(v.mean()) for v in per[name][m]]
+            cells.append(f"{np.mean(means):.4f} ± {np.std(means):.4f}")
+        lines.append(
+            f"| {name} | "
+            + " | ".join(cells)
+            + f" | {np.mean(epochs[name]):.1f} | {np.mean(seconds[name]):.0f} |"
+        )
+    lines += [
+        "",
+        "| metric | guided − plain | relative | p (paired randomization, two-sided) |",
+        "|---|---|---|---|",
+    ]
+    for m in METRICS:
+        a = np.mean(per["sasrec-guided"][m], axis=0)
+        b = np.mean(per["sasrec"][m], axis=0)
+        t = paired_randomization(a, b, resamples=10_000, seed=0)
+        rel = (a.mean() - b.mean()) / b.mean() if b.mean() else float("nan")
+        lines.append(f"| {m} | {a.mean() - b.mean():+.4f} | {100 * rel:+.1f} % | {t.p_value:.4f} |")
+    lines += [
+        "",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {args.threads} torch thread(s), CPU; "
+        f"load average at the end {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; total {time.perf_counter() - t_all:.0f} s; "
+        f"attribute file sha256 {sha256_file(path)[:16]}.",
+    ]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,14 +145,21 @@ def main(argv: list[str] | None = None) -> int:
     ds = load_dataset(home / "datasets" / "ml-100k", name="ml-100k")
     split = leave_one_out(ds)
     path = attribute_file(ds, args.score, args.batch_size)
-    per: dict[str, dict[str, list[np.ndarray]]] = {"sasrec": {m: [] for m in METRICS}, "sasrec-guided": {m: [] for m in METRICS}}
+    per: dict[str, dict[str, list[np.ndarray]]] = {
+        "sasrec": {m: [] for m in METRICS},
+        "sasrec-guided": {m: [] for m in METRICS},
+    }
     seconds: dict[str, list[float]] = {"sasrec": [], "sasrec-guided": []}
     epochs: dict[str, list[int]] = {"sasrec": [], "sasrec-guided": []}
     n_scored = 0
     t_all = time.perf_counter()
     for seed in args.seeds:
         for name in ("sasrec", "sasrec-guided"):
-            model = SASRec(ds.n_items) if name == "sasrec" else SASRecGuided(ds.n_items, attribute_scores=str(path))
+            model = (
+                SASRec(ds.n_items)
+                if name == "sasrec"
+                else SASRecGuided(ds.n_items, attribute_scores=str(path))
+            )
             if name == "sasrec-guided":
                 n_scored = model.n_scored
             t0 = time.perf_counter()
@@ -107,38 +168,24 @@ def main(argv: list[str] | None = None) -> int:
             epochs[name].append(rep.best_epoch)
             for m, v in per_user(model, split).items():
                 per[name][m].append(v)
-            logging.info("seed %d %s: %s", seed, name, {m: round(float(per[name][m][-1].mean()), 4) for m in METRICS})
-    lines = [
-        f"ML-100k, test split, full ranking (earlier items masked), {len(args.seeds)} seeds ({', '.join(map(str, args.seeds))}); "
-        f"attribute scores for {n_scored} of {ds.n_items} items (SmolLM2-135M, movies list; the others neutral); "
-        f"paired randomization test across {len(split.test)} users on the per-user mean over seeds.",
-        "",
-        "| model | " + " | ".join(f"{m} (mean ± sd over seeds)" for m in METRICS) + " | best epoch | train s |",
-        "|---|" + "---|" * (len(METRICS) + 2),
-    ]
-    for name in per:
-        cells = []
-        for m in METRICS:
-            means = [float(v.mean()) for v in per[name][m]]
-            cells.append(f"{np.mean(means):.4f} ± {np.std(means):.4f}")
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {np.mean(epochs[name]):.1f} | {np.mean(seconds[name]):.0f} |")
-    lines += ["", "| metric | guided − plain | relative | p (paired randomization, two-sided) |", "|---|---|---|---|"]
-    for m in METRICS:
-        a = np.mean(per["sasrec-guided"][m], axis=0)
-        b = np.mean(per["sasrec"][m], axis=0)
-        t = paired_randomization(a, b, resamples=10_000, seed=0)
-        rel = (a.mean() - b.mean()) / b.mean() if b.mean() else float("nan")
-        lines.append(f"| {m} | {a.mean() - b.mean():+.4f} | {100 * rel:+.1f} % | {t.p_value:.4f} |")
-    lines += [
-        "",
-        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {args.threads} torch thread(s), CPU; "
-        f"load average at the end {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; total {time.perf_counter() - t_all:.0f} s; "
-        f"attribute file sha256 {sha256_file(path)[:16]}.",
-    ]
-    text = "\n".join(lines)
-    sys.stdout.write(text + "\n")
-    if args.out:
-        args.out.write_text(text + "\n", encoding="utf-8")
+            logging.info(
+                "seed %d %s: %s", seed, name, {m: round(float(per[name][m][-1].mean()), 4) for m in METRICS}
+            )
+        text = table(
+            args,
+            ds,
+            split,
+            per,
+            epochs,
+            seconds,
+            n_scored,
+            path,
+            t_all,
+            args.seeds[: len(seconds["sasrec-guided"])],
+        )
+        sys.stdout.write(text + "\n")
+        if args.out:  # after every seed: a run cut short still leaves its table
+            args.out.write_text(text + "\n", encoding="utf-8")
     return 0
 
 
