@@ -109,6 +109,21 @@ class GuidedEmbedding(Explainer):
             return raw.astype(np.float32)
         raise ValueError(f"attribute_norm must be 'zscore' or 'none', got {self.params['attribute_norm']!r}")
 
+    def _learned(self, data: Mapping[str, list[Instance]], ctx: ExplainerContext) -> dict[str, list[Instance]]:
+        """The instances of the tasks it learns from, at most ``max_train_instances`` per task (a
+        seeded subsample, for align-train and align-valid alike: fewer items for the LLM to score)."""
+        cap = self.params["max_train_instances"]
+        out = {}
+        for t, insts in data.items():
+            task = ctx.tasks.get(t)
+            if task is None or task.answer not in _KIND_OF:
+                continue
+            if cap is not None and len(insts) > int(cap):
+                pick = ctx.rng("guided-train", t).choice(len(insts), size=int(cap), replace=False)
+                insts = [insts[int(j)] for j in sorted(pick)]
+            out[t] = insts
+        return out
+
     @staticmethod
     def _items_of(instances: Mapping[str, list[Instance]]) -> set[int]:
         out: set[int] = set()
@@ -127,19 +142,7 @@ class GuidedEmbedding(Explainer):
         self.ctx = ctx
         n = len(ctx.catalog)
         valid = ctx.extra.get("valid") or {}
-        cap = p["max_train_instances"]
-        if cap is not None:  # a seeded subsample per task: fewer items for the LLM to score (CPU budgets)
-            train = {
-                t: [
-                    insts[int(j)]
-                    for j in sorted(
-                        ctx.rng("guided-train", t).choice(len(insts), size=int(cap), replace=False)
-                    )
-                ]
-                if len(insts) > int(cap)
-                else insts
-                for t, insts in train.items()
-            }
+        train, valid = self._learned(train, ctx), self._learned(valid, ctx)
         self.raw = np.zeros((n, 1), dtype=np.float32)
         self.scored: set[int] = set()
         if self.use_attributes:

@@ -133,7 +133,7 @@ def table(args, ds, split, per, epochs, seconds, n_scored, path, t_all, seeds) -
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2], help="none: only score (--score)")
     ap.add_argument("--score", type=int, default=0, help="score up to N missing items first")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--batch-size", type=int, default=8)
