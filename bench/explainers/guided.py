@@ -109,7 +109,9 @@ class GuidedEmbedding(Explainer):
             return raw.astype(np.float32)
         raise ValueError(f"attribute_norm must be 'zscore' or 'none', got {self.params['attribute_norm']!r}")
 
-    def _learned(self, data: Mapping[str, list[Instance]], ctx: ExplainerContext) -> dict[str, list[Instance]]:
+    def _learned(
+        self, data: Mapping[str, list[Instance]], ctx: ExplainerContext
+    ) -> dict[str, list[Instance]]:
         """The instances of the tasks it learns from, at most ``max_train_instances`` per task (a
         seeded subsample, for align-train and align-valid alike: fewer items for the LLM to score)."""
         cap = self.params["max_train_instances"]
