@@ -106,6 +106,11 @@ def publish_run(state: RunState, scored: ScoredRun, *, started: float) -> dict[s
     }
     if explained:
         out["explanations"] = explanation_examples(state, explained)
+    validity = {
+        k: v["attribute_validity"] for k, v in out["explainers"].items() if v.get("attribute_validity")
+    }
+    if validity:  # optional: guided-embedding's attribute validity card (bench/report/attributes.py)
+        out["attribute_validity"] = validity
     decoding = {
         label: info["decoding"] for label, info in state.explainer_info.items() if info.get("decoding")
     }

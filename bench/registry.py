@@ -131,6 +131,8 @@ for _name, _spec in {
     "recexplainer-h": "bench.explainers.recexplainer_embed:RecExplainerH",
     "lane": "bench.explainers.lane:LaneExplainer",
     "lane-shuffled-preferences": "bench.explainers.lane:LaneShuffled",
+    "guided-embedding": "bench.explainers.guided:GuidedEmbedding",
+    "guided-embedding-no-attributes": "bench.explainers.guided:GuidedEmbeddingNoAttributes",
 }.items():
     explainers.register(_name, _spec)
 
@@ -138,6 +140,7 @@ for _name, _spec in {
     "sasrec": "bench.recommenders.sasrec:SASRec",
     "mf": "bench.recommenders.mf:MF",
     "popularity": "bench.recommenders.popularity:Popularity",
+    "sasrec-guided": "bench.recommenders.sasrec_guided:SASRecGuided",
 }.items():
     recommenders.register(_name, _spec)
 

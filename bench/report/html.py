@@ -27,6 +27,7 @@ from bench import __version__
 from bench.errors import UserError
 from bench.io import atomic_write_text, fault_point
 from bench.report._model import strip_controls
+from bench.report.attributes import attribute_card
 from bench.report.explain import explanation_views
 from bench.report.plots import diff_to_best_svg
 from bench.report.tables import (
@@ -151,6 +152,7 @@ def _run_view(
         "summary": summary_table(run, id_prefix=prefix),
         "tasks": tasks,
         "target": target_card(run, id_prefix=prefix),
+        "attributes": attribute_card(run, id_prefix=prefix),
         "protocol": protocol_card(run),
         "claims": claims_table(run, id_prefix=prefix),
         "explained": [v for v in explain.values() if v.has_block],

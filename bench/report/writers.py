@@ -19,6 +19,7 @@ from tabulate import tabulate
 import bench.report._model as m
 from bench.io import atomic_write_text
 from bench.report._model import strip_controls
+from bench.report.attributes import attribute_markdown
 from bench.report.explain import explanation_markdown, explanation_views
 from bench.report.tables import (
     Cell,
@@ -174,6 +175,7 @@ def _markdown_run(results: Mapping[str, Any], *, level: int, ci_style: str) -> l
     out += [f"- {f.label}: {_md_escape(f.value)}" for f in card.fields]
     for table in card.tables:
         out += ["", markdown_table(table)]
+    out += attribute_markdown(results, level=level, table=markdown_table)
     return out
 
 
