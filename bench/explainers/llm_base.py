@@ -88,12 +88,17 @@ class LLMExplainer(Explainer):
 
     # -- set-up -----------------------------------------------------------------------------------
 
-    def load_backbone(self, ctx: ExplainerContext) -> Any:
-        from bench.llm.backbone import load_backbone
+    #: True for explainers that change their backbone (LoRA, new tokens): they get a private copy
+    modifies_backbone: ClassVar[bool] = False
 
-        return load_backbone(
-            str(self.params["backbone"]), device=ctx.device, titles=list(ctx.dataset.titles), seed=ctx.seed
-        )
+    def load_backbone(self, ctx: ExplainerContext) -> Any:
+        """The run's backbone (loaded once per run by the loader in ``ctx.extra["backbones"]``):
+        the shared one, or a private copy for an explainer that ``modifies_backbone``."""
+        from bench.llm.backbone import BackboneLoader
+
+        loader = ctx.extra.get("backbones") or BackboneLoader()  # outside a run: a loader of its own
+        get = loader.private if self.modifies_backbone else loader.shared
+        return get(str(self.params["backbone"]), device=ctx.device, titles=list(ctx.dataset.titles), seed=ctx.seed)
 
     def fit(self, train: Mapping[str, list[Instance]], ctx: ExplainerContext) -> None:
         self.ctx = ctx
