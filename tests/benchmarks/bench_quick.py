@@ -94,7 +94,7 @@ def measure(suite: str, fetch: list[str], work: Path, threads: int | None) -> Ti
         t.add(f"download: {name}", _recxbench(["-q", kind if kind == "data" else "models", "fetch", name], env, log))
     run_s = _recxbench(["-q", "run", suite, "--out", str(out)], env, log)
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    stages: dict[str, float] = dict(manifest.get("stages", {}))
+    stages = {k: float(v) for k, v in manifest.get("stages", {}).items() if k != "total"}
     conv = _conversions(home)
     conv_s = sum(float(c.get("conversion_s", 0.0)) for c in conv)
     host = _first_llm_stage(stages, manifest) if conv else None
