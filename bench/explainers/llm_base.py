@@ -96,7 +96,8 @@ class LLMExplainer(Explainer):
         the shared one, or a private copy for an explainer that ``modifies_backbone``."""
         from bench.llm.backbone import BackboneLoader
 
-        loader = ctx.extra.get("backbones") or BackboneLoader()  # outside a run: a loader of its own
+        # outside a run (or a bare context such as lm-eval export's): a loader of its own
+        loader = (getattr(ctx, "extra", None) or {}).get("backbones") or BackboneLoader()
         get = loader.private if self.modifies_backbone else loader.shared
         return get(str(self.params["backbone"]), device=ctx.device, titles=list(ctx.dataset.titles), seed=ctx.seed)
 
