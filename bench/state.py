@@ -19,6 +19,7 @@ import numpy as np
 
 from bench import seeds
 from bench.config import SuiteConfig
+from bench.llm.backbone import BackboneLoader
 
 if TYPE_CHECKING:
     from bench.data.catalog import Catalog
@@ -65,6 +66,8 @@ class RunState:
     stage_seconds: dict[str, float] = field(default_factory=dict)
     #: cached stage ("target", "instances:<task>/<part>", "explainer:<label>") -> "built" | "reused"
     cache_events: dict[str, str] = field(default_factory=dict)
+    #: the run's LLM backbones, each loaded once and shared by the explainers (bench.llm.backbone)
+    backbones: BackboneLoader = field(default_factory=lambda: BackboneLoader())
 
     @property
     def cache(self) -> Path:

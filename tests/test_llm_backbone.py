@@ -300,6 +300,10 @@ def test_real_gguf_conversion_matches_the_direct_gguf_load(smollm2_home, monkeyp
         a = converted.model(torch.tensor([ids])).logits
         b = direct_model(torch.tensor([ids])).logits
     assert (a - b).abs().max().item() < 1e-4
+    # The fast conversion's weights are the direct load's, bit for bit (max |Δ| = 0).
+    direct_sd = direct_model.state_dict()
+    for name, tensor in converted.model.state_dict().items():
+        assert torch.equal(tensor, direct_sd[name]), name
 
     # Converted once: the next load (here through the DIR::FILE spelling) reads the plain checkpoint.
     def boom(*args, **kwargs):

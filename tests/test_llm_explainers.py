@@ -36,14 +36,34 @@ stats: {resamples: 200}
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 
 
+#: backbone specs loaded from disk during the module's run (the run-scoped loader should load once)
+BACKBONE_LOADS: list[str] = []
+
+
 @pytest.fixture(scope="module")
 def llm_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import bench.llm.backbone as backbone_mod
+
     root = tmp_path_factory.mktemp("llm")
     suite = root / "tiny-llm.yaml"
     suite.write_text(SUITE, encoding="utf-8")
     out = root / "run"
-    assert main(["-q", "run", str(suite), "--out", str(out)]) == 0
+    real = backbone_mod.load_backbone
+
+    def counted(spec, **kwargs):
+        BACKBONE_LOADS.append(spec)
+        return real(spec, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(backbone_mod, "load_backbone", counted)
+        assert main(["-q", "run", str(suite), "--out", str(out)]) == 0
     return out
+
+
+def test_the_backbone_is_loaded_once_for_all_llm_explainers(llm_run: Path) -> None:
+    """Five LLM rows (prompted, LoRA-trained, embedding-injected, an ablation) and one load: the
+    trained ones work on private copies of it (tests/test_backbone_sharing.py)."""
+    assert BACKBONE_LOADS == ["tiny-random"]
 
 
 def test_llm_explainers_on_the_board(llm_run: Path) -> None:

@@ -175,3 +175,69 @@ def test_prefix_plan_groups_questions_about_the_same_history():
     }
     for pre, members in _share_prefixes(keys, 16):
         assert all(m[: len(pre)] == pre and (len(m) > len(pre) or members == [pre]) for m in members)
+
+
+def _rank_rounds(score, prompts: list[str], names: list[list[str]], sep: str = "; ") -> list[list[int]]:
+    """Constrained ranking as the LLM explainers build it: per position, the unused candidate whose
+    title after the answer so far is most likely. ``score(active rows, conts)`` -> log-likelihoods."""
+    import numpy as np
+
+    orders: list[list[int]] = [[] for _ in prompts]
+    while rows := [i for i, n in enumerate(names) if len(n) - len(orders[i]) > 1]:
+        rests = {i: [j for j in range(len(names[i])) if j not in orders[i]] for i in rows}
+        conts = {
+            i: [" " + "".join(names[i][k] + sep for k in orders[i]) + names[i][j] for j in rests[i]]
+            for i in rows
+        }
+        lls = score(rows, conts)
+        for i in rows:
+            orders[i].append(rests[i][int(np.argmax(lls[i]))])
+    return orders
+
+
+@pytest.mark.parametrize("shared_start", [False, True])
+def test_prompt_scorer_reuses_prompt_passes_across_positions_with_identical_scores(tiny, shared_start):
+    """Ranking position by position: one prompt pass per chunk for all positions, and the very
+    scores (bit for bit) of scoring each position afresh, as the explainers did before."""
+    from bench.llm.scoring import ContinuationScorer
+
+    rng = random.Random(7)
+    head = "Examples: " + " ".join(make_prompts(1, seed=9, max_words=60)) + "\n" if shared_start else ""
+    prompts = [format_prompt(tiny, head + f"History: {h}. Rank the candidates.") for h in make_prompts(9, seed=4)]
+    titles = ["Alien 3 (1992)", "Heat", "Blue Moon (1990)", "Toy Story (1995)", "Fargo", "Star Night", "Lost"]
+    names = [rng.sample(titles, 5 if i % 3 else 4) for i in range(len(prompts))]
+    fresh_calls: list[dict[int, list[float]]] = []
+
+    def fresh(rows, conts):
+        lls = score_continuations(tiny, [prompts[i] for i in rows], [conts[i] for i in rows], batch_size=4)
+        fresh_calls.append(dict(zip(rows, lls)))
+        return fresh_calls[-1]
+
+    scorer = ContinuationScorer(tiny, prompts, batch_size=4)
+    kept_calls: list[dict[int, list[float]]] = []
+
+    def kept(rows, conts):
+        lls = scorer([conts.get(i, []) for i in range(len(prompts))])
+        kept_calls.append({i: lls[i] for i in rows})
+        return kept_calls[-1]
+
+    assert _rank_rounds(kept, prompts, names) == _rank_rounds(fresh, prompts, names)
+    assert len(kept_calls) == 4  # positions: n - 1 for the 5-candidate prompts
+    for got, ref in zip(kept_calls, fresh_calls, strict=True):
+        for i in ref:
+            if len(ref) == len(prompts):  # the same batches as a fresh call: bit-identical
+                assert got[i] == ref[i]
+            else:
+                assert got[i] == pytest.approx(ref[i], abs=ATOL)
+    assert scorer.passes == len(scorer.scorer.chunks)  # every prompt chunk ran once, not once per position
+    assert 1 <= scorer.passes <= 3
+
+
+def test_prompt_scorer_skips_prompts_asked_nothing(tiny):
+    from bench.llm.scoring import ContinuationScorer
+
+    prompts = [format_prompt(tiny, p) for p in make_prompts(6, seed=2)]
+    scorer = ContinuationScorer(tiny, prompts, batch_size=2)
+    assert scorer([[] for _ in prompts]) == [[] for _ in prompts] and scorer.passes == 0
+    out = scorer([[" a b"] if i == 0 else [] for i in range(len(prompts))])
+    assert scorer.passes == 1 and out[0][0] == pytest.approx(reference(tiny, prompts[0], " a b"), abs=ATOL)

@@ -89,7 +89,13 @@ def test_constrained_ranking_appends_the_most_likely_unused_candidate() -> None:
     titles = ["Alpha", "Beta", "Gamma", "Delta", "Alpha"]  # a duplicate title, too
     expl = _explainer(titles)
     sep = expl.prompts.answers["separator"]
-    expl._score = _Scored({"Alpha": 0.0, "Beta": -3.0, "Gamma": 2.0, "Delta": -1.0}, sep)  # type: ignore[method-assign]
+    scored = _Scored({"Alpha": 0.0, "Beta": -3.0, "Gamma": 2.0, "Delta": -1.0}, sep)
+    # ranking scores every position against prompts run once (``_scorer``); a finished instance is
+    # asked nothing (an empty list) in the later positions
+    expl._scorer = lambda prompts, extras, *, batch_size: (  # type: ignore[method-assign]
+        lambda conts: scored(prompts, extras, conts, batch_size=batch_size)
+    )
+    expl._score = scored  # type: ignore[method-assign]
     inst = Instance("r/1", RANKING, 0, (), None, candidates=(0, 1, 2, 3))
     short = Instance("r/2", RANKING, 0, (), None, candidates=(3, 1))
     dup = Instance("r/3", RANKING, 0, (), None, candidates=(4, 1, 0))
@@ -99,10 +105,10 @@ def test_constrained_ranking_appends_the_most_likely_unused_candidate() -> None:
     assert sorted(preds[2].items) == [0, 1, 4] and preds[2].items[2] == 1  # equal titles: shown order
     assert all(p.parse_ok for p in preds)
     # n - 1 positions; each continuation is the answer so far written as training writes it
-    first, second = expl._score.calls[0][0], expl._score.calls[1][0]
+    first, second = scored.calls[0][0], scored.calls[1][0]
     assert first == ["Alpha", "Beta", "Gamma", "Delta"]
     assert second == ["Gamma; Alpha", "Gamma; Beta", "Gamma; Delta"]
-    assert len(expl._score.calls) == 3
+    assert scored.calls[1][1] == [] and len(scored.calls) == 3  # r/2 (2 candidates) was done after one
 
 
 def test_free_generation_is_still_parsed_and_garbage_counted() -> None:

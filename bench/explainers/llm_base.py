@@ -66,6 +66,8 @@ _SHOWS: dict[type, str] = {
     ItemList: "none",
     Text: "item",
 }
+#: ranking prompts whose KV caches are held at once, in scoring batches (bounds the memory)
+_RANK_BLOCK_BATCHES = 4
 #: the auxiliary item-title question of the embedding explainers: ``<item>`` -> its title
 ITEM_TITLE = Shape("item_title", shows="item", user=False)
 
@@ -86,12 +88,18 @@ class LLMExplainer(Explainer):
 
     # -- set-up -----------------------------------------------------------------------------------
 
-    def load_backbone(self, ctx: ExplainerContext) -> Any:
-        from bench.llm.backbone import load_backbone
+    #: True for explainers that change their backbone (LoRA, new tokens): they get a private copy
+    modifies_backbone: ClassVar[bool] = False
 
-        return load_backbone(
-            str(self.params["backbone"]), device=ctx.device, titles=list(ctx.dataset.titles), seed=ctx.seed
-        )
+    def load_backbone(self, ctx: ExplainerContext) -> Any:
+        """The run's backbone (loaded once per run by the loader in ``ctx.extra["backbones"]``):
+        the shared one, or a private copy for an explainer that ``modifies_backbone``."""
+        from bench.llm.backbone import BackboneLoader
+
+        # outside a run (or a bare context such as lm-eval export's): a loader of its own
+        loader = (getattr(ctx, "extra", None) or {}).get("backbones") or BackboneLoader()
+        get = loader.private if self.modifies_backbone else loader.shared
+        return get(str(self.params["backbone"]), device=ctx.device, titles=list(ctx.dataset.titles), seed=ctx.seed)
 
     def fit(self, train: Mapping[str, list[Instance]], ctx: ExplainerContext) -> None:
         self.ctx = ctx
@@ -231,6 +239,12 @@ class LLMExplainer(Explainer):
 
         return score_continuations(self.backbone, prompts, conts, batch_size=batch_size)
 
+    def _scorer(self, prompts: list[str], extras: list[Any], *, batch_size: int) -> Any:
+        """``scorer(conts)`` = :meth:`_score` on these prompts, each prompt's pass run once for all calls."""
+        from bench.llm.scoring import ContinuationScorer
+
+        return ContinuationScorer(self.backbone, prompts, batch_size=batch_size)
+
     def _trie(self) -> Any:
         if getattr(self, "_title_trie", None) is None:
             from bench.llm.trie import TitleTrie
@@ -286,25 +300,38 @@ class LLMExplainer(Explainer):
         shown candidates, so it never needs repair; what it measures is the model's preference.
         """
         sep = self.prompts.answers["separator"]
+        batch = int(self.params["batch_size"])
+        answers: list[Permutation] = []
+        # Each block's prompts run once and their KV caches serve every position (n - 1 scoring
+        # calls); blocks bound the memory those caches hold.
+        block = _RANK_BLOCK_BATCHES * batch
+        for start in range(0, len(instances), block):
+            part = slice(start, start + block)
+            scorer = self._scorer(prompts[part], extras[part], batch_size=batch)
+            answers += self._rank_block(instances[part], prompts[part], scorer, sep)
+        return answers
+
+    def _rank_block(
+        self, instances: list[Instance], prompts: list[str], scorer: Any, sep: str
+    ) -> list[Permutation]:
         names = [self.titles(inst.candidates) for inst in instances]
         orders: list[list[int]] = [[] for _ in instances]
         while rows := [i for i, n in enumerate(names) if len(n) - len(orders[i]) > 1]:
-            rests = [[j for j in range(len(names[i])) if j not in orders[i]] for i in rows]
+            rests: dict[int, list[int]] = {
+                i: [j for j in range(len(names[i])) if j not in orders[i]] for i in rows
+            }
             conts = [
                 [
                     answer_text(prompts[i], "".join(names[i][k] + sep for k in orders[i]) + names[i][j])
-                    for j in rest
+                    for j in rests[i]
                 ]
-                for i, rest in zip(rows, rests)
+                if i in rests
+                else []
+                for i in range(len(instances))
             ]
-            lls = self._score(
-                [prompts[i] for i in rows],
-                [extras[i] for i in rows],
-                conts,
-                batch_size=int(self.params["batch_size"]),
-            )
-            for i, rest, ll in zip(rows, rests, lls):
-                orders[i].append(rest[int(np.argmax(ll))])
+            lls = scorer(conts)
+            for i in rows:
+                orders[i].append(rests[i][int(np.argmax(lls[i]))])
         answers = []
         for inst, n, order in zip(instances, names, orders):
             order += [j for j in range(len(n)) if j not in order]

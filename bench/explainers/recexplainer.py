@@ -29,6 +29,7 @@ class RecExplainerB(LLMExplainer):
     access = "behavior"
     summary = "LoRA fine-tune on text prompts built from the target's outputs (behavior alignment)"
     defaults_sections = ("recexplainer",)
+    modifies_backbone = True  # LoRA (and, for I/H, placeholder tokens): a private copy of the run's backbone
     #: parameters that only change inference, not the trained adapter (so ablations reuse it)
     inference_only = frozenset(
         {

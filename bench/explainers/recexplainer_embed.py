@@ -179,6 +179,13 @@ class RecExplainerI(RecExplainerB):
             self.backbone, self.injector, prompts, [e or {} for e in extras], conts, batch_size=batch_size
         )
 
+    def _scorer(self, prompts: list[str], extras: list[Any], *, batch_size: int) -> Any:
+        from bench.llm.injected import InjectedScorer
+
+        return InjectedScorer(
+            self.backbone, self.injector, prompts, [e or {} for e in extras], batch_size=batch_size
+        )
+
     def info(self) -> dict[str, Any]:
         out = super().info()
         out["injection"] = {

@@ -237,7 +237,7 @@ class AttributeScorer:
 
     def digit_logprobs(self, items: Sequence[int]) -> np.ndarray:
         """``[len(items), m, 5]`` log P(digit | item prefix + question), computed (never cached)."""
-        from bench.llm.scoring import next_token_logits
+        from bench.llm.next_token import next_token_logits
 
         parts = [self.prompt_parts(int(i)) for i in items]
         out = next_token_logits(

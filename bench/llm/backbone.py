@@ -176,3 +176,92 @@ def load_backbone(
     return Backbone(
         spec=spec, model=model, tokenizer=tokenizer, device=dev, dtype=dtype_name, sha256=sha, info=info
     )
+
+
+def fresh_wrapper(backbone: Backbone) -> Backbone:
+    """A copy of ``backbone`` its user may modify without touching the original.
+
+    The module tree, config and tokenizer are copied; the weight tensors are shared (no 500 MB
+    copy), except the input and output embeddings, which are cloned because adding tokens
+    (``<user>``/``<item>``) may write rows in place. What may be done to the copy: attach and
+    train LoRA adapters (peft swaps modules of the *copy's* tree and freezes, never writes, the
+    base weights), resize or extend its embeddings, add tokens to its tokenizer. What may not:
+    write into the other weights in place (e.g. ``merge_and_unload``) — those are the shared ones.
+    """
+    import copy
+    import itertools
+
+    model = backbone.model
+    emb_in, emb_out = model.get_input_embeddings(), model.get_output_embeddings()
+    tied = emb_out is not None and emb_out.weight is emb_in.weight
+    memo: dict[int, Any] = {
+        id(t): t for t in itertools.chain(model.parameters(), model.buffers()) if t is not emb_in.weight
+    }
+    if emb_out is not None and not tied:
+        memo.pop(id(emb_out.weight), None)
+    # Parameters in the memo are reused as they are; the embeddings (not in it) are deep-copied,
+    # and a tied output matrix stays tied to the copied input one (deepcopy keeps identities).
+    clone = copy.deepcopy(model, memo)
+    clone.eval()
+    return Backbone(
+        spec=backbone.spec,
+        model=clone,
+        tokenizer=copy.deepcopy(backbone.tokenizer),
+        device=backbone.device,
+        dtype=backbone.dtype,
+        sha256=backbone.sha256,
+        info=copy.deepcopy(backbone.info),
+    )
+
+
+class BackboneLoader:
+    """The backbones of one run: each spec is loaded from disk once and shared by the explainers.
+
+    * :meth:`shared` — the loaded backbone itself, for users that only read it (prompted
+      explainers, scoring, generation, preference extraction);
+    * :meth:`private` — a :func:`fresh_wrapper` of it, for users that change it (LoRA training,
+      new placeholder tokens): their changes stay in their copy and never reach the shared one.
+
+    ``loads`` counts loads from disk and ``wrappers`` private copies (tests check them). One loader
+    per run (the explain stage creates it and passes it in ``ExplainerContext.extra["backbones"]``);
+    nothing is global, so two runs in one process never share a model.
+    """
+
+    def __init__(self) -> None:
+        self._loaded: dict[tuple, Backbone] = {}
+        self.loads = 0
+        self.wrappers = 0
+
+    def shared(
+        self,
+        spec: str,
+        *,
+        device: str = "auto",
+        dtype: str | None = None,
+        titles: Sequence[str] | None = None,
+        seed: int = 0,
+    ) -> Backbone:
+        """The run's backbone for these arguments (see :func:`load_backbone`), loaded on first use.
+
+        Read it only: a change to it (an adapter, a token) would reach every later explainer.
+        """
+        # titles and seed shape only tiny-random (its tokenizer and weights); for others they are inert
+        tiny = spec == "tiny-random"
+        key = (spec, resolve_device(device), dtype, tuple(titles or ()) if tiny else (), seed if tiny else 0)
+        if key not in self._loaded:
+            self._loaded[key] = load_backbone(spec, device=device, dtype=dtype, titles=titles, seed=seed)
+            self.loads += 1
+        return self._loaded[key]
+
+    def private(
+        self,
+        spec: str,
+        *,
+        device: str = "auto",
+        dtype: str | None = None,
+        titles: Sequence[str] | None = None,
+        seed: int = 0,
+    ) -> Backbone:
+        """A copy of the run's backbone that its user may modify (see :func:`fresh_wrapper`)."""
+        self.wrappers += 1
+        return fresh_wrapper(self.shared(spec, device=device, dtype=dtype, titles=titles, seed=seed))

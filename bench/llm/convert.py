@@ -109,6 +109,124 @@ def plain_copy(model: Any) -> Any:
     return fresh
 
 
+#: GGUF tensor names of a Llama block -> the HF module under ``model.layers.N``
+_LLAMA_BLOCK = {
+    "attn_norm": "input_layernorm",
+    "attn_q": "self_attn.q_proj",
+    "attn_k": "self_attn.k_proj",
+    "attn_v": "self_attn.v_proj",
+    "attn_output": "self_attn.o_proj",
+    "ffn_norm": "post_attention_layernorm",
+    "ffn_gate": "mlp.gate_proj",
+    "ffn_up": "mlp.up_proj",
+    "ffn_down": "mlp.down_proj",
+}
+_LLAMA_TOP = {"token_embd": "model.embed_tokens", "output_norm": "model.norm", "output": "lm_head"}
+#: tensors transformers recomputes and never loads
+_LLAMA_SKIP = ("rope_freqs.weight",)
+
+
+def _hf_name(gguf_name: str) -> str | None:
+    """The HF parameter name of a Llama GGUF tensor, or None for a name this map does not know."""
+    stem, _, kind = gguf_name.rpartition(".")
+    parts = stem.split(".")
+    if len(parts) == 1 and parts[0] in _LLAMA_TOP:
+        return f"{_LLAMA_TOP[parts[0]]}.{kind}"
+    if len(parts) == 3 and parts[0] == "blk" and parts[1].isdigit() and parts[2] in _LLAMA_BLOCK:
+        return f"model.layers.{parts[1]}.{_LLAMA_BLOCK[parts[2]]}.{kind}"
+    return None
+
+
+def _unpermute(w: Any, n_head: int) -> Any:
+    """Undo llama.cpp's rotary permutation of q/k rows (as transformers' GGUF loader does)."""
+    dim = w.shape[0] // n_head // 2
+    return w.reshape(n_head, dim, 2, *w.shape[1:]).swapaxes(2, 1).reshape(w.shape)
+
+
+def _gguf_config(metadata: dict[str, Any], *, tied: bool) -> dict[str, Any]:
+    """The HF config attributes transformers' GGUF loader derives from ``metadata`` (same mapping)."""
+    from transformers.modeling_gguf_pytorch_utils import GGUF_TO_TRANSFORMERS_MAPPING
+
+    renames = GGUF_TO_TRANSFORMERS_MAPPING["config"]
+    cfg: dict[str, Any] = {"tie_word_embeddings": tied}
+    for key, value in metadata.items():
+        prefix, _, rest = key.partition(".")
+        target = renames.get(prefix, {}).get(rest)
+        if target is None or target == -1:
+            continue
+        if hasattr(value, "tolist"):
+            value = value.tolist()
+        cfg[target] = value
+    if "vocab_size" not in cfg and "tokenizer.ggml.tokens" in metadata:
+        cfg["vocab_size"] = len(metadata["tokenizer.ggml.tokens"])
+    return cfg
+
+
+def fast_convert(gguf: Path, staging: Path) -> int | None:
+    """Convert a Llama-architecture GGUF with a BPE (``gpt2``) tokenizer into ``staging``; the number
+    of parameters, or None (nothing written) when the file needs transformers' own GGUF loader.
+
+    The same checkpoint as :func:`load_gguf` + :func:`plain_copy` + ``save_pretrained`` (tests
+    check the files are byte-identical), in seconds rather than a minute: the file is parsed once
+    (:mod:`bench.llm.gguf_fast`), each tensor is dequantised once and written once, and no model is
+    instantiated except to check that the checkpoint loads with every key matched.
+    """
+    import numpy as np
+    import torch
+    from safetensors.torch import save_file
+    from transformers import AutoConfig, AutoModelForCausalLM, GenerationConfig
+    from transformers.tokenization_utils_tokenizers import TokenizersBackend
+
+    from bench.llm.gguf_fast import dequantize, read_gguf
+
+    f = read_gguf(gguf)
+    md = f.metadata
+    names = {t.name: _hf_name(t.name) for t in f.tensors}
+    if (
+        md.get("general.architecture") != "llama"
+        or "mistral" in str(md.get("general.name", "")).lower()  # transformers reads those as mistral
+        or md.get("tokenizer.ggml.model") != "gpt2"
+        or any(hf is None and name not in _LLAMA_SKIP for name, hf in names.items())
+    ):
+        return None
+    cfg = _gguf_config(md, tied="output.weight" not in names)
+    for key in _GGUF_CONFIG_KEYS:
+        cfg.pop(key, None)
+    model_type = cfg.pop("model_type", "llama")
+    config = AutoConfig.for_model(model_type, **cfg)
+    config.architectures = ["LlamaForCausalLM"]
+    config.dtype = torch.float32
+    heads, kv_heads = config.num_attention_heads, config.num_key_value_heads
+    tensors: dict[str, torch.Tensor] = {}
+    for t in f.tensors:
+        hf = names[t.name]
+        if hf is None:
+            continue
+        w = dequantize(t)
+        if ".attn_q." in t.name:
+            w = _unpermute(w, heads)
+        elif ".attn_k." in t.name:
+            w = _unpermute(w, kv_heads)
+        # plain float32 tensors are read-only views of the mapped file: copy those (once)
+        tensors[hf] = torch.from_numpy(w if w.flags.writeable and w.flags.c_contiguous else np.array(w))
+    if config.tie_word_embeddings:
+        tensors.pop("lm_head.weight", None)
+    save_file(tensors, str(staging / "model.safetensors"), metadata={"format": "pt"})
+    n_params = sum(int(v.numel()) for v in tensors.values())
+    del tensors
+    config.save_pretrained(staging)
+    GenerationConfig.from_model_config(config).save_pretrained(staging)
+    tokenizer = TokenizersBackend.from_pretrained(str(gguf.parent), gguf_file=gguf.name, local_files_only=True)
+    tokenizer.save_pretrained(staging)
+    # The check plain_copy makes by comparing logits: here every parameter must come from the file.
+    model, loading = AutoModelForCausalLM.from_pretrained(
+        str(staging), dtype=torch.float32, local_files_only=True, output_loading_info=True
+    )
+    if loading["missing_keys"] or loading["unexpected_keys"] or loading["mismatched_keys"]:
+        raise RuntimeError(f"GGUF conversion left keys unmatched: {loading}")
+    return n_params
+
+
 def _clean_tokenizer_config(directory: Path) -> None:
     path = directory / "tokenizer_config.json"
     if not path.is_file():
@@ -138,20 +256,24 @@ def convert_gguf(gguf: Path, *, trust_remote_code: bool = False) -> tuple[Path, 
         log.info("reusing the converted checkpoint %s", out)
         return out, json.loads(marker.read_text(encoding="utf-8"))
 
-    log.info("converting %s into a plain checkpoint (once; takes about a minute) ...", gguf.name)
+    log.info("converting %s into a plain checkpoint (once) ...", gguf.name)
     t0 = time.perf_counter()
-    model, tokenizer = load_gguf(gguf, trust_remote_code=trust_remote_code)
-    fresh = plain_copy(model)
-    del model
     with atomic_dir(out) as staging:  # another process may finish first: then its copy is kept
-        fresh.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
+        n_params = fast_convert(gguf, staging)
+        if n_params is None:  # not a Llama/BPE file: transformers' loader, a minute or more
+            model, tokenizer = load_gguf(gguf, trust_remote_code=trust_remote_code)
+            fresh = plain_copy(model)
+            del model
+            fresh.save_pretrained(staging)
+            tokenizer.save_pretrained(staging)
+            n_params = sum(p.numel() for p in fresh.parameters())
+            del fresh
         _clean_tokenizer_config(staging)
         meta = {
             "source": str(gguf),
             "gguf_sha256": sha,
             "conversion_s": round(time.perf_counter() - t0, 2),
-            "n_params": sum(p.numel() for p in fresh.parameters()),
+            "n_params": n_params,
             "sha256": cached_digest(checkpoint_files(staging), staging / DIGEST_FILE),
         }
         (staging / CONVERTED_MARKER).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")

@@ -193,6 +193,104 @@ def _fed_logprobs(
     return out.logits.float().log_softmax(-1)
 
 
+class PromptScorer:
+    """Prompts run once, their answers scored in any number of calls (:meth:`score`).
+
+    A ranking built position by position asks about the same prompts again and again with longer
+    answers; this keeps each prompt chunk's pass (its KV cache and last log-probabilities) from
+    the first call, so later calls only run the answer rows. The plan, batches and arithmetic are
+    those of :func:`score_token_ids` (which is ``PromptScorer(..., keep=False).score(answers)``),
+    so a kept pass gives bit-identical results. ``keep=False`` frees each pass after its chunk
+    (one call only); with ``keep=True`` the caches of all prompts stay in memory until the scorer
+    goes (callers bound that by giving it a block of prompts at a time).
+
+    ``passes`` counts prompt-chunk passes run so far (tests check the reuse with it).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        prompt_ids: Sequence[Sequence[int]],
+        *,
+        pad_id: int,
+        batch_size: int = 16,
+        min_shared: int = 16,
+        keep: bool = True,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
+        self.model, self.pad_id, self.batch_size, self.keep = model, pad_id, batch_size, keep
+        self.n = len(prompt_ids)
+        # The same prompt text is run once, however many instances share it.
+        self.unique: dict[tuple[int, ...], list[int]] = {}
+        for i, ids in enumerate(prompt_ids):
+            if not ids:
+                raise ValueError(f"prompt {i} has no tokens")
+            self.unique.setdefault(tuple(ids), []).append(i)
+        plan = sorted(_share_prefixes(list(self.unique), min_shared), key=lambda g: len(g[0]))  # less padding
+        self.chunks = _chunks(plan, batch_size, lambda g: len(g[0]), _MAX_PROMPT_TOKENS)
+        self._prefixes: dict[int, _Prefix] = {}
+        self.passes = 0
+        self.device = _device(model)
+
+    def _prefix(self, c: int) -> _Prefix:
+        prefix = self._prefixes.get(c)
+        if prefix is None:
+            ids, mask = left_pad([pre for pre, _ in self.chunks[c]], self.pad_id, self.device)
+            prefix = _prefix_cache(self.model, input_ids=ids, attention_mask=mask)
+            self.passes += 1
+            if self.keep:
+                self._prefixes[c] = prefix
+        return prefix
+
+    @torch.inference_mode()
+    def score(self, answer_ids: Sequence[Sequence[Sequence[int]]], *, progress: bool = False) -> list[list[float]]:
+        """``out[i][j] = log P(answer_ids[i][j] | prompt i)`` (an empty answer scores 0.0)."""
+        if len(answer_ids) != self.n:
+            raise ValueError(f"{self.n} prompts but {len(answer_ids)} continuation lists")
+        model, pad_id, batch_size, device, unique = self.model, self.pad_id, self.batch_size, self.device, self.unique
+        results = [[0.0] * len(answers) for answers in answer_ids]
+        bar = tqdm(total=self.n, desc="scoring", unit="prompt", disable=not progress)
+        for c, groups in enumerate(self.chunks):
+            if not any(answer_ids[i] for _, members in groups for k in members for i in unique[k]):
+                bar.update(sum(len(unique[k]) for _, members in groups for k in members))
+                continue  # nothing asked of these prompts in this call: no pass
+            prefix = self._prefix(c)
+            first = prefix.last_logprobs
+            # Rows to run after a prefix: (prefix row, fed ids) -> [(instance, answer, offset, ids)];
+            # the answer's token t is predicted at fed position offset + t. Equal rows run once.
+            rows: dict[tuple[int, tuple[int, ...]], list[tuple[int, int, int, list[int]]]] = {}
+            for g, (pre, members) in enumerate(groups):
+                for key in members:
+                    suffix = list(key[len(pre) :])
+                    for i in unique[key]:
+                        for j, ans in enumerate(answer_ids[i]):
+                            if not ans:
+                                continue
+                            if suffix:
+                                fed = (*suffix, *ans[:-1])
+                                rows.setdefault((g, fed), []).append((i, j, len(suffix) - 1, list(ans)))
+                                continue
+                            results[i][j] = first[g, ans[0]].item()
+                            if len(ans) > 1:
+                                rows.setdefault((g, tuple(ans[:-1])), []).append((i, j, 0, list(ans[1:])))
+            keys = sorted(rows, key=lambda r: len(r[1]))
+            for chunk in _chunks(keys, batch_size, lambda r: len(r[1]), _MAX_ANSWER_TOKENS):
+                keep = sorted(
+                    {offset + t for row in chunk for _, _, offset, ans in rows[row] for t in range(len(ans))}
+                )
+                column = {p: k for k, p in enumerate(keep)}
+                logprobs = _fed_logprobs(model, prefix, chunk, pad_id, keep)
+                for r, row in enumerate(chunk):
+                    for i, j, offset, ans in rows[row]:
+                        cols = torch.tensor([column[offset + t] for t in range(len(ans))], device=device)
+                        tgt = torch.tensor(ans, device=device)
+                        results[i][j] += logprobs[r, cols, tgt].sum().item()
+            bar.update(sum(len(unique[k]) for _, members in groups for k in members))
+        bar.close()
+        return results
+
+
 @torch.inference_mode()
 def score_token_ids(
     model: Any,
@@ -211,54 +309,10 @@ def score_token_ids(
     """
     if len(prompt_ids) != len(answer_ids):
         raise ValueError(f"{len(prompt_ids)} prompts but {len(answer_ids)} continuation lists")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
-    results = [[0.0] * len(answers) for answers in answer_ids]
-    # The same prompt text is run once, however many instances share it.
-    unique: dict[tuple[int, ...], list[int]] = {}
-    for i, ids in enumerate(prompt_ids):
-        if not ids:
-            raise ValueError(f"prompt {i} has no tokens")
-        unique.setdefault(tuple(ids), []).append(i)
-    plan = sorted(_share_prefixes(list(unique), min_shared), key=lambda g: len(g[0]))  # less padding
-    device = _device(model)
-    bar = tqdm(total=len(prompt_ids), desc="scoring", unit="prompt", disable=not progress)
-    for groups in _chunks(plan, batch_size, lambda g: len(g[0]), _MAX_PROMPT_TOKENS):
-        ids, mask = left_pad([pre for pre, _ in groups], pad_id, device)
-        prefix = _prefix_cache(model, input_ids=ids, attention_mask=mask)
-        first = prefix.last_logprobs
-        # Rows to run after a prefix: (prefix row, fed ids) -> [(instance, answer, offset, ids)];
-        # the answer's token t is predicted at fed position offset + t. Equal rows run once.
-        rows: dict[tuple[int, tuple[int, ...]], list[tuple[int, int, int, list[int]]]] = {}
-        for g, (pre, members) in enumerate(groups):
-            for key in members:
-                suffix = list(key[len(pre) :])
-                for i in unique[key]:
-                    for j, ans in enumerate(answer_ids[i]):
-                        if not ans:
-                            continue
-                        if suffix:
-                            fed = (*suffix, *ans[:-1])
-                            rows.setdefault((g, fed), []).append((i, j, len(suffix) - 1, list(ans)))
-                            continue
-                        results[i][j] = first[g, ans[0]].item()
-                        if len(ans) > 1:
-                            rows.setdefault((g, tuple(ans[:-1])), []).append((i, j, 0, list(ans[1:])))
-        keys = sorted(rows, key=lambda r: len(r[1]))
-        for chunk in _chunks(keys, batch_size, lambda r: len(r[1]), _MAX_ANSWER_TOKENS):
-            keep = sorted(
-                {offset + t for row in chunk for _, _, offset, ans in rows[row] for t in range(len(ans))}
-            )
-            column = {p: c for c, p in enumerate(keep)}
-            logprobs = _fed_logprobs(model, prefix, chunk, pad_id, keep)
-            for r, row in enumerate(chunk):
-                for i, j, offset, ans in rows[row]:
-                    cols = torch.tensor([column[offset + t] for t in range(len(ans))], device=device)
-                    tgt = torch.tensor(ans, device=device)
-                    results[i][j] += logprobs[r, cols, tgt].sum().item()
-        bar.update(sum(len(unique[k]) for _, members in groups for k in members))
-    bar.close()
-    return results
+    scorer = PromptScorer(
+        model, prompt_ids, pad_id=pad_id, batch_size=batch_size, min_shared=min_shared, keep=False
+    )
+    return scorer.score(answer_ids, progress=progress)
 
 
 def score_continuations(
@@ -292,79 +346,26 @@ def score_continuations(
     )
 
 
-def _target_logits(
-    model: Any, prefix: _Prefix, rows: list[tuple[int, tuple[int, ...]]], pad_id: int, head: torch.Tensor
-) -> torch.Tensor:
-    """Right-padded rows run after their prefix rows (as :func:`_fed_logprobs`), but through the
-    decoder only: the logits ``(rows, targets)`` at each row's last token, from the LM head's target
-    rows ``head`` alone (the full-vocabulary head would cost more than the decoder here)."""
-    device = prefix.mask.device
-    idx = torch.tensor([g for g, _ in rows], device=device)
-    width = max(len(fed) for _, fed in rows)
-    inputs = torch.full((len(rows), width), pad_id, dtype=torch.long, device=device)
-    real = torch.zeros((len(rows), width), dtype=prefix.mask.dtype, device=device)
-    for r, (_, fed) in enumerate(rows):
-        inputs[r, : len(fed)] = torch.tensor(fed, device=device)
-        real[r, : len(fed)] = 1
-    cache = _new_cache(model, [(k.index_select(0, idx), v.index_select(0, idx)) for k, v, *_ in prefix.cache])
-    hidden = model.get_decoder()(
-        input_ids=inputs,
-        attention_mask=torch.cat([prefix.mask.index_select(0, idx), real], dim=1),
-        position_ids=prefix.lengths.index_select(0, idx)[:, None] + torch.arange(width, device=device),
-        past_key_values=cache,
-        use_cache=True,
-    ).last_hidden_state
-    last = torch.tensor([len(fed) - 1 for _, fed in rows], device=device)
-    return (hidden[torch.arange(len(rows), device=device), last] @ head.T).float()
+class ContinuationScorer:
+    """``scorer(continuations)``: :func:`score_continuations` against prompts tokenised and run once.
 
-
-@torch.inference_mode()
-def next_token_logits(
-    model: Any,
-    prefix_ids: Sequence[Sequence[int]],
-    suffix_ids: Sequence[Sequence[Sequence[int]]],
-    targets: Sequence[int],
-    *,
-    pad_id: int,
-    batch_size: int = 8,
-) -> list[np.ndarray]:
-    """``out[i][j, t] = log P(targets[t] | prefix_ids[i] + suffix_ids[i][j]) + c_ij``: the next-token
-    log-probabilities of ``targets`` up to one constant per (prefix, suffix) row, so a softmax over
-    ``targets`` is exact while the LM head runs on the target rows only.
-
-    Each prefix runs once, in left-padded batches of ``batch_size`` prefixes; its suffixes run after
-    copies of its KV cache, ``4 × batch_size`` rows per pass at most (an empty suffix reads the
-    prefix's own last logits). Equal (prefix, suffix) rows run once. Needs an LM head that is a plain
-    linear map of the decoder's last hidden state (Llama-style models; no logit soft-capping).
+    Text in, :class:`PromptScorer` underneath (``passes`` counts its prompt passes); a prompt whose
+    continuation list is empty costs nothing in a call.
     """
-    if len(prefix_ids) != len(suffix_ids):
-        raise ValueError(f"{len(prefix_ids)} prefixes but {len(suffix_ids)} suffix lists")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
-    device = _device(model)
-    tgt = torch.tensor(list(targets), dtype=torch.long, device=device)
-    lm_head = model.get_output_embeddings()
-    head = lm_head.weight.index_select(0, tgt)
-    if getattr(lm_head, "bias", None) is not None:
-        raise ValueError("next_token_logits needs an LM head without bias")
-    out: list[np.ndarray] = [np.zeros((len(s), len(targets)), dtype=np.float64) for s in suffix_ids]
-    order = sorted(range(len(prefix_ids)), key=lambda i: len(prefix_ids[i]))  # less padding
-    for chunk in _chunks(order, batch_size, lambda i: len(prefix_ids[i]), _MAX_PROMPT_TOKENS):
-        if any(not prefix_ids[i] for i in chunk):
-            raise ValueError("a prefix has no tokens")
-        ids, mask = left_pad([prefix_ids[i] for i in chunk], pad_id, device)
-        prefix = _prefix_cache(model, input_ids=ids, attention_mask=mask)
-        where: dict[tuple[int, tuple[int, ...]], list[tuple[int, int]]] = {}
-        for g, i in enumerate(chunk):
-            for j, suffix in enumerate(suffix_ids[i]):
-                if suffix:
-                    where.setdefault((g, tuple(int(x) for x in suffix)), []).append((i, j))
-                else:
-                    out[i][j] = prefix.last_logprobs[g, tgt].double().cpu().numpy()
-        rows = sorted(where, key=lambda r: len(r[1]))
-        for sub in _chunks(rows, 4 * batch_size, lambda r: len(r[1]), 4 * _MAX_ANSWER_TOKENS):
-            logits = _target_logits(model, prefix, sub, pad_id, head).double().cpu().numpy()
-            for r, row in enumerate(sub):
-                for i, j in where[row]:
-                    out[i][j] = logits[r]
-    return out
+
+    def __init__(self, backbone: Any, prompts: Sequence[str], *, batch_size: int = 16) -> None:
+        self.tokenizer = backbone.tokenizer
+        self.scorer = PromptScorer(
+            backbone.model,
+            [encode_prompt(self.tokenizer, p) for p in prompts],
+            pad_id=self.tokenizer.pad_token_id,
+            batch_size=batch_size,
+        )
+
+    @property
+    def passes(self) -> int:
+        return self.scorer.passes
+
+    def __call__(self, continuations: Sequence[Sequence[str]]) -> list[list[float]]:
+        tok = self.tokenizer
+        return self.scorer.score([[encode_continuation(tok, c) for c in conts] for conts in continuations])
