@@ -9,7 +9,7 @@ score is read from the next token only::
     score = (E − 1) / 4                          (in [0, 1])
 
 so no free text is generated or parsed. The item prefix (its KV cache) is computed once per item and
-every attribute question continues it (:func:`bench.llm.scoring.next_token_logits`).
+every attribute question continues it (:func:`bench.llm.next_token.next_token_logits`).
 
 Scores are cached under ``$RECXBENCH_HOME/attributes/`` per (backbone digest, catalog hash,
 attribute-list hash, prompt hash): every suite with the same backbone, catalog and attribute list

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from bench.llm.chat import left_pad
 from bench.llm.scoring import (
     _MAX_ANSWER_TOKENS,
     _MAX_PROMPT_TOKENS,
@@ -21,7 +22,6 @@ from bench.llm.scoring import (
     _Prefix,
     _prefix_cache,
 )
-from bench.llm.chat import left_pad
 
 
 def _target_logits(

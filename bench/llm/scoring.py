@@ -38,7 +38,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -244,11 +243,19 @@ class PromptScorer:
         return prefix
 
     @torch.inference_mode()
-    def score(self, answer_ids: Sequence[Sequence[Sequence[int]]], *, progress: bool = False) -> list[list[float]]:
+    def score(
+        self, answer_ids: Sequence[Sequence[Sequence[int]]], *, progress: bool = False
+    ) -> list[list[float]]:
         """``out[i][j] = log P(answer_ids[i][j] | prompt i)`` (an empty answer scores 0.0)."""
         if len(answer_ids) != self.n:
             raise ValueError(f"{self.n} prompts but {len(answer_ids)} continuation lists")
-        model, pad_id, batch_size, device, unique = self.model, self.pad_id, self.batch_size, self.device, self.unique
+        model, pad_id, batch_size, device, unique = (
+            self.model,
+            self.pad_id,
+            self.batch_size,
+            self.device,
+            self.unique,
+        )
         results = [[0.0] * len(answers) for answers in answer_ids]
         bar = tqdm(total=self.n, desc="scoring", unit="prompt", disable=not progress)
         for c, groups in enumerate(self.chunks):
