@@ -28,6 +28,7 @@ inference. If the preferences carry information, its scores drop.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
@@ -201,15 +202,20 @@ class LaneExplainer(Explainer):
             dropout=float(self.params["dropout"]),
         )
         if path.is_file():
-            saved = torch.load(path, map_location="cpu", weights_only=False)
-            head.load_state_dict(saved["state"])
+            saved = torch.load(path, map_location="cpu", weights_only=True)  # tensors and a JSON string
+            head.load_state_dict(saved["state"], strict=True)
             head.eval()
-            return head, {**saved["report"], "reused": True}
+            return head, {**json.loads(saved["report_json"]), "reused": True}
         head, report = train_head(
             self.items, parts, kinds, self.params, user_dim=self.ctx.embeddings.dim, seed=self.ctx.seed
         )
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, lambda tmp: torch.save({"state": head.state_dict(), "report": report}, tmp))
+        atomic_write(
+            path,
+            lambda tmp: torch.save(
+                {"state": head.state_dict(), "report_json": json.dumps(report, default=float)}, tmp
+            ),
+        )
         return head, {**report, "reused": False}
 
     # -- answers ----------------------------------------------------------------------------------

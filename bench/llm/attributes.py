@@ -140,13 +140,17 @@ class ItemText:
 
 def _templates() -> tuple[Any, Any, str]:
     import jinja2
+    from jinja2.sandbox import SandboxedEnvironment
 
     from bench.resources import tasks_dir
 
     texts = [
         (tasks_dir() / "prompts" / f"guided_{n}.j2").read_text(encoding="utf-8") for n in ("item", "question")
     ]
-    env = jinja2.Environment(autoescape=False, keep_trailing_newline=False, undefined=jinja2.StrictUndefined)
+    # user-editable templates: rendered in Jinja2's sandbox (no attribute access to Python internals)
+    env = SandboxedEnvironment(
+        autoescape=False, keep_trailing_newline=False, undefined=jinja2.StrictUndefined
+    )
     digest = hashlib.sha256(json.dumps([*texts, list(DIGITS)]).encode("utf-8")).hexdigest()
     return env.from_string(texts[0]), env.from_string(texts[1]), digest
 

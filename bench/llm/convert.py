@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import struct
 import time
 from pathlib import Path
 from typing import Any
@@ -216,7 +217,9 @@ def fast_convert(gguf: Path, staging: Path) -> int | None:
     del tensors
     config.save_pretrained(staging)
     GenerationConfig.from_model_config(config).save_pretrained(staging)
-    tokenizer = TokenizersBackend.from_pretrained(str(gguf.parent), gguf_file=gguf.name, local_files_only=True)
+    tokenizer = TokenizersBackend.from_pretrained(
+        str(gguf.parent), gguf_file=gguf.name, local_files_only=True
+    )
     tokenizer.save_pretrained(staging)
     # The check plain_copy makes by comparing logits: here every parameter must come from the file.
     model, loading = AutoModelForCausalLM.from_pretrained(
@@ -259,7 +262,14 @@ def convert_gguf(gguf: Path, *, trust_remote_code: bool = False) -> tuple[Path, 
     log.info("converting %s into a plain checkpoint (once) ...", gguf.name)
     t0 = time.perf_counter()
     with atomic_dir(out) as staging:  # another process may finish first: then its copy is kept
-        n_params = fast_convert(gguf, staging)
+        try:
+            n_params = fast_convert(gguf, staging)
+        except (struct.error, ValueError, EOFError, IndexError) as exc:  # a cut or foreign file
+            raise UserError(
+                f"cannot read the GGUF file ({exc})",
+                where=str(gguf),
+                fix="download the file again (it looks truncated or is not a GGUF model)",
+            ) from None
         if n_params is None:  # not a Llama/BPE file: transformers' loader, a minute or more
             model, tokenizer = load_gguf(gguf, trust_remote_code=trust_remote_code)
             fresh = plain_copy(model)
