@@ -201,6 +201,13 @@ class SASRec(TorchTarget):
         targets = left_pad([s[-L:] for s in keep], L, offset=1) - 1  # pad 0 -> -1
         return torch.from_numpy(inputs), torch.from_numpy(targets)
 
+    def _new_net(self) -> nn.Module:
+        """A freshly initialised network (the caller seeds): the item table from ``item_init`` if
+        given. Variants with another item table (``sasrec-guided``) override this, not :meth:`fit`."""
+        net = _SASRecNet(self.n_items, self.cfg)
+        self._init_items(net)
+        return net
+
     def fit(
         self, split: Split, *, seed: int, device: str = "cpu", disable_progress: bool = False
     ) -> FitReport:
@@ -210,11 +217,10 @@ class SASRec(TorchTarget):
         self._device = torch.device(device)
         inputs, targets = self._windows(split.train)
         if len(inputs) == 0:
-            raise UserError("sasrec: no user has two or more train items; nothing to train on")
+            raise UserError(f"{self.name}: no user has two or more train items; nothing to train on")
         inputs, targets = inputs.to(self._device), targets.to(self._device)
         with seeded(seed, self._device) as rng:
-            self._net = _SASRecNet(self.n_items, cfg).to(self._device)
-            self._init_items(self._net)
+            self._net = self._new_net().to(self._device)
             opt = torch.optim.Adam(self._net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
             def train_epoch(epoch: int) -> float:
@@ -245,7 +251,7 @@ class SASRec(TorchTarget):
                     max_epochs=cfg.epochs,
                     patience=cfg.patience,
                     eval_every=cfg.eval_every,
-                    desc="sasrec",
+                    desc=self.name,
                     disable_progress=disable_progress,
                 )
             except BaseException:

@@ -28,13 +28,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bench.data.dataset import Split
 from bench.errors import UserError
 from bench.hashing import sha256_file
-from bench.recommenders.base import FitReport
-from bench.recommenders.evaluation import evaluate_full_ranking
 from bench.recommenders.sasrec import SASRec, SASRecConfig, _SASRecNet
-from bench.recommenders.torch_target import check_n_items, minibatches, run_training, seeded
+from bench.recommenders.torch_target import seeded
 
 log = logging.getLogger(__name__)
 
@@ -114,53 +111,6 @@ class SASRecGuided(SASRec):
             "attribute_scores_sha256": sha256_file(self.attribute_scores),
         }
 
-    def fit(
-        self, split: Split, *, seed: int, device: str = "cpu", disable_progress: bool = False
-    ) -> FitReport:
-        """SASRec's training (see :meth:`SASRec.fit`) with the guided item table."""
-        check_n_items(self.n_items, split, self.name)
-        cfg = self.cfg
-        self._device = torch.device(device)
-        inputs, targets = self._windows(split.train)
-        if len(inputs) == 0:
-            raise UserError("sasrec-guided: no user has two or more train items; nothing to train on")
-        inputs, targets = inputs.to(self._device), targets.to(self._device)
-        with seeded(seed, self._device) as rng:
-            self._net = _GuidedNet(self.n_items, cfg, self.z).to(self._device)
-            opt = torch.optim.Adam(self._net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-
-            def train_epoch(epoch: int) -> float:
-                total, count = 0.0, 0
-                for idx in minibatches(len(inputs), cfg.batch_size, rng):
-                    idx_t = torch.from_numpy(idx).to(self._device)
-                    x, y = inputs[idx_t], targets[idx_t]
-                    keep = y >= 0
-                    logits = self._net(x)[keep] @ self._net.items().T
-                    loss = F.cross_entropy(logits, y[keep])
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    total += loss.item() * len(idx)
-                    count += len(idx)
-                return total / max(count, 1)
-
-            def validate() -> dict[str, float]:
-                return evaluate_full_ranking(self, split.train, split.valid, ks=(10,))
-
-            self._fitted = True
-            try:
-                report = run_training(
-                    self._net,
-                    train_epoch=train_epoch,
-                    validate=validate,
-                    max_epochs=cfg.epochs,
-                    patience=cfg.patience,
-                    eval_every=cfg.eval_every,
-                    desc="sasrec-guided",
-                    disable_progress=disable_progress,
-                )
-            except BaseException:
-                self._fitted = False
-                raise
-        self.fit_report = report
-        return report
+    def _new_net(self) -> nn.Module:
+        """SASRec's network with the guided item table (SASRec's :meth:`~SASRec.fit` trains it)."""
+        return _GuidedNet(self.n_items, self.cfg, self.z)
