@@ -100,6 +100,7 @@ def score_run(state: RunState) -> ScoredRun:
             cache_dir=state.cache / "scoring",
             device=state.device,
             seed=state.seed,
+            backbones=state.backbones,  # a local judge on the run's backbone shares its one load
         )
     for label, per_task in state.predictions.items():
         for task_name, preds in per_task.items():

@@ -72,3 +72,15 @@ def test_a_trained_private_copy_leaves_the_shared_backbone_untouched(llm_home, t
     with torch.no_grad():
         assert torch.equal(fresh.model(ids).logits, logits)
     assert loader.loads == 1
+
+
+def test_a_local_judge_takes_the_runs_shared_backbone(llm_home) -> None:
+    from bench.judge import make_judge
+    from bench.llm.backbone import BackboneLoader
+
+    loader = BackboneLoader()
+    run_copy = loader.shared("tiny-random", device="cpu", titles=TITLES)
+    judge = make_judge("tiny-random", device="cpu", titles=TITLES, backbones=loader)
+    assert judge.backbone is run_copy and loader.loads == 1  # no second load
+    alone = make_judge("tiny-random", device="cpu", titles=TITLES)
+    assert alone.backbone is not run_copy and loader.loads == 1

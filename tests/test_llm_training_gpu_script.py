@@ -150,3 +150,76 @@ def test_the_script_runs_a_tiny_suite_on_cpu_and_records_the_figures(fake_home: 
     board = (out / "board.md").read_text()
     assert "recexplainer-b" in board and "interest" in board
     assert json.loads((out / "results.json").read_text())["suite"] == "tiny"
+
+
+_FAKE_RUN = r"""
+import json, sys, time
+sets = [sys.argv[i + 1] for i, a in enumerate(sys.argv) if a == "--set"]
+labels = [e if isinstance(e, str) else e.get("label") or e["name"]
+          for e in json.loads([s for s in sets if s.startswith("explainers=")][-1].partition("=")[2])]
+for lab in labels:
+    print(f"stage explainer:{lab} ...", flush=True)
+    if lab == "boom":
+        sys.exit("RuntimeError: boom")
+    if lab == "slow":
+        time.sleep(120)
+    print(f"stage explainer:{lab} done in 0.1 s", flush=True)
+"""
+
+
+def test_supervise_drops_a_failing_explainer_and_stops_at_the_deadline(tmp_path: Path) -> None:
+    fake = tmp_path / "fake_run.py"
+    fake.write_text(_FAKE_RUN)
+    explainers = ["a", {"name": "x", "label": "boom"}, "b", "slow", "c"]
+    sets = ["users.max_test=3", "explainers=" + json.dumps(explainers)]
+    log = tmp_path / "run.log"
+    now = gpu_paper.time.monotonic()
+    got = gpu_paper.supervise(
+        [sys.executable, str(fake)], sets, dict(os.environ), log, deadline=now + 8.0, reserve=4.0
+    )
+    assert got["left_out"]["boom"].startswith("failed: RuntimeError: boom")
+    assert got["left_out"]["slow"] == "stopped at the deadline"
+    assert got["left_out"]["c"] == "not reached before the deadline"
+    assert [a["timed_out"] for a in got["attempts"]] == [False, True, False]
+    assert got["attempts"][-1]["returncode"] == 0
+    assert got["sets"][-1] == "explainers=" + json.dumps(["a", "b"])  # the board: finished ones only
+
+
+def test_stage_seconds_keep_the_building_attempt() -> None:
+    text = "stage target done in 30.5 s\nstage explainer:a done in 12.0 s\nstage target done in 0.2 s\n"
+    assert gpu_paper.stage_seconds(text) == {"target": 30.5, "explainer:a": 12.0}
+
+
+@pytest.mark.slow
+def test_a_real_run_survives_an_explainer_that_crashes(fake_home: Path, tmp_path: Path) -> None:
+    """The tiny suite with the second explainer's fit killed: the board comes back without it."""
+    assets = tmp_path / "assets"
+    _pack(fake_home, assets)
+    out = tmp_path / "out"
+    env = {**os.environ, "RECXBENCH_FAULT": "explain:fit#2", "OMP_NUM_THREADS": "1"}
+    sets = [
+        "claims=[]",
+        "stats.resamples=200",
+        "target.params.epochs=2",
+        "tasks=[interest_classification]",
+        "task_params={}",
+        "explainers=[random, surrogate-tree, popularity]",
+    ]
+    argv = ["run", "--assets", str(assets), "--out", str(out), "--work", str(tmp_path / "work")]
+    argv += ["--no-gpu-sets", "--suite", "tiny", "--device", "cpu"]
+    for s in sets:
+        argv += ["--set", s]
+    old = dict(os.environ)
+    os.environ.update(env)
+    try:
+        rc = gpu_paper.main(argv)
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    record = json.loads((out / "gpu_paper.json").read_text())
+    assert rc == 0, record["attempts"][-1]["tail"]
+    assert list(record["left_out"]) == ["surrogate-tree"]
+    assert len(record["attempts"]) == 2
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["explainers"]) == {"random", "popularity"}
+    assert (out / "report.tar.gz").is_file()

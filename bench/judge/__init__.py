@@ -36,6 +36,7 @@ def make_judge(
     mode: str = "loglik",
     titles: Sequence[str] | None = None,
     batch_size: int = 8,
+    backbones: Any = None,
 ) -> Judge:
     """A judge from ``spec`` (see the module docstring).
 
@@ -48,6 +49,8 @@ def make_judge(
         mode: a local judge's mode, ``"loglik"`` (default) or ``"generate"``.
         titles: catalog titles (only the ``tiny-random`` backbone needs them).
         batch_size: prompts per forward pass of a local judge.
+        backbones: a loader with ``shared(spec, device=..., titles=...)`` (the run's): a local judge
+            takes its backbone from it instead of loading its own copy.
 
     Raises:
         UserError: an HTTP judge without a model, or unknown mapping keys.
@@ -97,6 +100,7 @@ def make_judge(
         mode=mode,  # type: ignore[arg-type]
         batch_size=batch_size,
         titles=titles,
+        loader=backbones,
     )
 
 

@@ -53,6 +53,8 @@ class LocalJudge:
         batch_size: prompts per forward pass.
         backbone: an already loaded backbone (skips loading; ``spec`` is then only its name).
         titles: catalog titles, needed only by ``tiny-random`` (its tokenizer is trained on them).
+        loader: a backbone loader (the run's ``BackboneLoader``): the backbone is its shared copy
+            instead of a second load (the judge only reads it).
     """
 
     def __init__(
@@ -65,6 +67,7 @@ class LocalJudge:
         batch_size: int = 8,
         backbone: Any = None,
         titles: Sequence[str] | None = None,
+        loader: Any = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"judge mode must be one of {MODES}, got {mode!r}")
@@ -75,12 +78,15 @@ class LocalJudge:
         self.batch_size = int(batch_size)
         self._titles = titles
         self._backbone = backbone
+        self._loader = loader
         self.id = f"local:{spec}/{mode}"
 
     @property
     def backbone(self) -> Any:
         """The backbone, loaded on first use (judging is the only thing that needs it)."""
-        if self._backbone is None:
+        if self._backbone is None and self._loader is not None:  # the run's load, shared read-only
+            self._backbone = self._loader.shared(self.spec, device=self.device, titles=self._titles)
+        elif self._backbone is None:
             from bench.llm.backbone import load_backbone
 
             self._backbone = load_backbone(self.spec, device=self.device, titles=self._titles)

@@ -185,12 +185,14 @@ class ExplanationRubric(Task):
         device: str = "auto",
         seed: int = 0,
         judge: Judge | None = None,
+        backbones: Any = None,
     ) -> None:
         """Give the task what scoring needs: ``f`` (fidelity), the catalog (titles), a cache
         directory (judge results go to ``<cache_dir>/judge/``), the judge's device, the seed of
         the random fidelity baselines, and optionally a ready judge (else built from params and
         wrapped in :class:`~bench.judge.cache.CachedJudge` when ``cache_dir`` is given; a judge
-        passed in is used as is).
+        passed in is used as is). ``backbones``: the run's backbone loader (``shared(spec, ...)``),
+        so that a local judge on the run's backbone reuses its load instead of a second copy.
         """
         self._bound = {
             "target": target,
@@ -199,6 +201,7 @@ class ExplanationRubric(Task):
             "cache_dir": None if cache_dir is None else Path(cache_dir),
             "device": device,
             "seed": int(seed),
+            "backbones": backbones,
         }
         self._judge = judge
         self._memo.clear()
@@ -219,6 +222,7 @@ class ExplanationRubric(Task):
                 max_new_tokens=int(self.params["judge_max_new_tokens"]),
                 mode=str(self.params["judge_mode"]),
                 titles=list(catalog.titles),
+                backbones=self._bound["backbones"],
             )
             cache_dir = self._bound["cache_dir"]
             self._judge = judge if cache_dir is None else CachedJudge(judge, cache_dir / "judge")

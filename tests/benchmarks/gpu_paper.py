@@ -32,7 +32,9 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -47,20 +49,48 @@ ML100K = ("ml-100k.inter", "ml-100k.item", "ml-100k.user")
 #: ``paper`` cut to fit one GPU in well under 10 minutes: 3 training contexts per align-train user
 #: (the paper: every position; the suite: 10), 150 test users, and for each aligned explainer one
 #: epoch over at most 4,000 examples (the suite: 3 epochs over all), batch 16 x 4, max_length 256.
-#: Estimated from the CPU rates (docs/TRAINING.md), not yet measured on a GPU.
-_LLM = "max_train_examples: 4000, aux_item_examples: 400, batch_size: 64"
-_LORA = "lora: {epochs: 1, lr: 0.0005, batch_size: 16, grad_accum: 4, max_length: 256}"
-GPU_SETS = (
-    "users.train_contexts_per_user=3",
-    "users.max_test=150",
-    "explainers=[random, popularity, item-prior, target-oracle, surrogate-tree,"
-    " {name: zero-shot-llm, params: {batch_size: 64}}, {name: few-shot-llm, params: {batch_size: 64}},"
-    f" {{name: recexplainer-b, params: {{{_LLM}, {_LORA}}}}},"
-    f" {{name: recexplainer-i, params: {{{_LLM}, item_title_examples: 400, {_LORA}}}}},"
-    f" {{name: recexplainer-h, params: {{{_LLM}, item_title_examples: 400, {_LORA}}}}},"
-    f" {{name: recexplainer-i, label: recexplainer-i-user-shuffle,"
-    f" params: {{{_LLM}, item_title_examples: 400, ablation: user_shuffle, {_LORA}}}}}]",
+_LLM = {"max_train_examples": 4000, "aux_item_examples": 400, "batch_size": 64}
+_LORA = {"lora": {"epochs": 1, "lr": 0.0005, "batch_size": 16, "grad_accum": 4, "max_length": 256}}
+GPU_BASE_SETS = ("users.train_contexts_per_user=3", "users.max_test=150")
+#: in order of importance: when the deadline comes, the explainers not yet finished are left out.
+#: No LANE rows: its sentence encoder (all-MiniLM-L6-v2, 87 MiB) does not fit the transfers to a GPU
+#: machine without network (64 MiB each; the SmolLM2 GGUF alone needs two).
+GPU_EXPLAINERS: tuple[Any, ...] = (
+    "random",
+    "popularity",
+    "item-prior",
+    "target-oracle",
+    "surrogate-tree",
+    {"name": "zero-shot-llm", "params": {"batch_size": 64}},
+    {"name": "recexplainer-i", "params": {**_LLM, "item_title_examples": 400, **_LORA}},
+    {"name": "recexplainer-b", "params": {**_LLM, **_LORA}},
+    {"name": "recexplainer-h", "params": {**_LLM, "item_title_examples": 400, **_LORA}},
+    {
+        "name": "recexplainer-i",
+        "label": "recexplainer-i-user-shuffle",
+        "params": {**_LLM, "item_title_examples": 400, "ablation": "user_shuffle", **_LORA},
+    },
+    "guided-embedding",
+    "guided-embedding-no-attributes",
+    {"name": "few-shot-llm", "params": {"batch_size": 64}},
+    {
+        "name": "recexplainer-i",
+        "label": "recexplainer-i-zero-emb",
+        "params": {**_LLM, "item_title_examples": 400, "ablation": "zero", **_LORA},
+    },
 )
+GPU_SETS = (*GPU_BASE_SETS, "explainers=" + json.dumps(list(GPU_EXPLAINERS)))
+
+
+def label_of(spec: Any) -> str:
+    """An explainer entry's board label (its ``label``, else its name)."""
+    return spec if isinstance(spec, str) else str(spec.get("label") or spec["name"])
+
+
+def claim_labels(claim: str) -> set[str]:
+    """The two explainer labels of ``"A > B on task/metric"``."""
+    left, _, rest = claim.partition(">")
+    return {left.strip(), rest.split(" on ")[0].strip()}
 
 
 def sha256(path: Path) -> str:
@@ -192,8 +222,105 @@ def training_figures(results: dict[str, Any]) -> dict[str, Any]:
     return {label: e["training"] for label, e in results["explainers"].items() if e.get("training")}
 
 
+_STARTED = re.compile(r"stage explainer:(\S+) \.\.\.")
+_DONE = re.compile(r"stage explainer:(\S+) done in")
+
+
+def explainer_stages(log_text: str) -> tuple[list[str], str | None]:
+    """``(finished labels, the label started but not finished)`` from a run's ``-v`` log."""
+    done = _DONE.findall(log_text)
+    started = _STARTED.findall(log_text)
+    open_ = [lab for lab in started if lab not in done]
+    return done, (open_[-1] if open_ else None)
+
+
+def _explainers_of(sets: list[str]) -> list[Any] | None:
+    """The explainer list of the last ``explainers=`` override (``None`` without one)."""
+    import yaml
+
+    found = [s.partition("=")[2] for s in sets if s.startswith("explainers=")]
+    return list(yaml.safe_load(found[-1])) if found else None
+
+
+def _with_explainers(sets: list[str], explainers: list[Any]) -> list[str]:
+    return [s for s in sets if not s.startswith("explainers=")] + ["explainers=" + json.dumps(explainers)]
+
+
+def run_until(cmd: list[str], env: dict[str, str], log: Path, deadline: float) -> tuple[int, bool]:
+    """Run ``cmd`` (its output appended to ``log``) until it exits or ``time.monotonic()`` passes
+    ``deadline``; then its whole process group is stopped. Returns ``(returncode, timed_out)``."""
+    with log.open("a") as fh:
+        proc = subprocess.Popen(
+            cmd, env=env, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        while proc.poll() is None:
+            if time.monotonic() > deadline:
+                for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 30)):
+                    try:
+                        os.killpg(proc.pid, sig)
+                        proc.wait(timeout=wait)
+                        break
+                    except subprocess.TimeoutExpired:
+                        continue
+                    except ProcessLookupError:
+                        break
+                return proc.wait(), True
+            time.sleep(1.0)
+    return proc.returncode, False
+
+
+def supervise(
+    base_cmd: list[str], sets: list[str], env: dict[str, str], log: Path, *, deadline: float, reserve: float
+) -> dict[str, Any]:
+    """Run the suite; an explainer that fails is dropped and the run resumed (finished stages are
+    reused from the run directory), and at ``deadline - reserve`` the run is stopped and redone with
+    the finished explainers only, so that a board comes back whatever happens. Returns the record of
+    attempts and of the explainers left out, and why."""
+    explainers = _explainers_of(sets)
+    attempts: list[dict[str, Any]] = []
+    left_out: dict[str, str] = {}
+    final = False
+    while True:
+        cmd = [*base_cmd]
+        for s in sets:
+            cmd += ["--set", s]
+        start = log.stat().st_size if log.exists() else 0
+        t = time.monotonic()
+        rc, timed_out = run_until(cmd, env, log, deadline if final else deadline - reserve)
+        text = log.read_text(errors="replace")[start:]
+        done, open_ = explainer_stages(text)
+        attempts.append(
+            {
+                "returncode": rc,
+                "timed_out": timed_out,
+                "seconds": round(time.monotonic() - t, 1),
+                "tail": text[-1500:],
+            }
+        )
+        if (rc == 0 and not timed_out) or final or explainers is None:
+            break
+        labels = [label_of(e) for e in explainers]
+        if timed_out or time.monotonic() > deadline - reserve:
+            all_done = set(_DONE.findall(log.read_text(errors="replace")))
+            for lab in labels:
+                if lab not in all_done:
+                    left_out[lab] = (
+                        "stopped at the deadline" if lab == open_ else "not reached before the deadline"
+                    )
+            explainers = [e for e in explainers if label_of(e) in all_done]
+            final = True
+        elif open_ is not None:
+            left_out[open_] = "failed: " + (text.strip().splitlines() or [""])[-1][-300:]
+            explainers = [e for e in explainers if label_of(e) != open_]
+        else:
+            break  # a failure outside the explainers: nothing to leave out
+        sets = _with_explainers(sets, explainers)
+    return {"attempts": attempts, "left_out": left_out, "sets": sets}
+
+
 def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
+    deadline = time.monotonic() + args.deadline
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     work = args.work.resolve()
@@ -201,6 +328,8 @@ def run(args: argparse.Namespace) -> int:
     dirs = [Path(d) for d in args.assets]
     manifest = unpack(dirs, home)
     install_wheels([_find(dirs, w) for w in manifest["wheels"]], site)
+    for extra in args.cache or []:  # caches carried from another machine (e.g. sentence encodings)
+        shutil.copytree(extra, home / Path(extra).name, dirs_exist_ok=True)
     env = {
         **os.environ,
         "RECXBENCH_HOME": str(home),
@@ -212,45 +341,69 @@ def run(args: argparse.Namespace) -> int:
     }
     sets = [*(() if args.no_gpu_sets else GPU_SETS), *(args.set or [])]
     run_dir = work / "run"
-    cmd = [
-        sys.executable,
-        "-m",
-        "bench.cli",
-        "run",
-        args.suite,
-        "--out",
-        str(run_dir),
-        "--device",
-        args.device,
-    ]
-    for s in sets:
-        cmd += ["--set", s]
+    base_cmd = [sys.executable, "-m", "bench.cli", "-v", "run", args.suite, "--out", str(run_dir)]
+    base_cmd += ["--device", args.device]
     setup_s = time.perf_counter() - t0
     t1 = time.perf_counter()
-    with (out / "run.log").open("w") as log:
-        proc = subprocess.run(cmd, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    log = out / "run.log"
+    log.unlink(missing_ok=True)
+    sup = supervise(base_cmd, sets, env, log, deadline=deadline, reserve=args.reserve)
     run_s = time.perf_counter() - t1
+    rc = sup["attempts"][-1]["returncode"] if not sup["attempts"][-1]["timed_out"] else 124
     record: dict[str, Any] = {
         "suite": args.suite,
-        "returncode": proc.returncode,
+        "returncode": rc,
         "device": _device(),
         "versions": _versions() | _site_versions(site),
-        "sets": sets,
+        "sets": sup["sets"],
+        "left_out": sup["left_out"],
+        "attempts": sup["attempts"],
         "setup_seconds": round(setup_s, 1),
         "run_seconds": round(run_s, 1),
-        "wall_seconds": round(time.perf_counter() - t0, 1),
     }
     results_file = run_dir / "results.json"
-    if proc.returncode == 0 and results_file.exists():
+    if rc == 0 and results_file.exists():
         results = json.loads(results_file.read_text())
         record["training"] = training_figures(results)
+        record["stage_seconds"] = stage_seconds(log.read_text(errors="replace"))
         shutil.copyfile(results_file, out / "results.json")
         from bench.report.writers import markdown
 
         (out / "board.md").write_text(markdown(results) + "\n")
+        report = work / "report"
+        subprocess.run(
+            [sys.executable, "-m", "bench.cli", "export", str(run_dir), "--out", str(report), "--no-samples"],
+            env=env,
+            cwd=REPO,
+            check=False,
+        )
+        if report.is_dir():
+            _tar(out / "report.tar.gz", report, name="report")
+    kept = [home / name for name in args.bring_back or [] if (home / name).is_dir()]
+    if kept:
+        _tar(out / "caches.tar.gz", *kept)
+    record["wall_seconds"] = round(time.perf_counter() - t0, 1)
     (out / "gpu_paper.json").write_text(json.dumps(record, indent=2) + "\n")
-    sys.stdout.write(json.dumps({k: v for k, v in record.items() if k != "sets"}, indent=2) + "\n")
-    return proc.returncode
+    brief = {k: v for k, v in record.items() if k not in ("sets", "attempts", "versions")}
+    sys.stdout.write(json.dumps(brief, indent=2) + "\n")
+    return rc
+
+
+def stage_seconds(log_text: str) -> dict[str, float]:
+    """Each stage's longest "done in" time over all attempts of a log (the one that built it; a
+    resumed attempt only reuses it)."""
+    out: dict[str, float] = {}
+    for name, secs in re.findall(r"stage (\S+) done in ([0-9.]+) s", log_text):
+        out[name] = max(out.get(name, 0.0), float(secs))
+    return out
+
+
+def _tar(dest: Path, *dirs: Path, name: str | None = None) -> None:
+    import tarfile
+
+    with tarfile.open(dest, "w:gz") as tar:
+        for d in dirs:
+            tar.add(d, arcname=name or d.name)
 
 
 def _site_versions(site: Path) -> dict[str, str]:
@@ -279,6 +432,12 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--device", default="auto")
     r.add_argument("--set", action="append", metavar="KEY=VALUE")
     r.add_argument("--no-gpu-sets", action="store_true", help="leave out GPU_SETS")
+    r.add_argument("--deadline", type=float, default=480.0, help="seconds from the start to the board")
+    r.add_argument("--reserve", type=float, default=90.0, help="seconds kept for the final board")
+    r.add_argument("--cache", action="append", help="a cache folder to copy into the run's home")
+    r.add_argument(
+        "--bring-back", action="append", help="a folder of the run's home to return in caches.tar.gz"
+    )
     args = ap.parse_args(argv)
     if args.cmd == "pack":
         from bench.wheels import cache_root
