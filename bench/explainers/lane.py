@@ -147,6 +147,9 @@ class LaneExplainer(Explainer):
             max_titles=int(self.params["max_titles"]),
             max_value_tokens=int(self.params["max_value_tokens"]),
             batch_size=int(self.params["extract_batch_size"]),
+            mode=str(self.params["preference_mode"]),
+            lexicon=str(self.params["lexicon"]),
+            calibration=float(self.params["calibration"]),
         )
         self.encoder = load_encoder(str(self.params["encoder"]), device=ctx.device)
         self.enc_cache = EncodingCache(cache_root() / "encodings")

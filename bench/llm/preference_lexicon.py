@@ -16,9 +16,7 @@ phrases the LLM prefers for this history:
   duplicate) become its preferences, best first (ties: lexicon order).
 
 Cost: each prompt runs once (a start every prompt of a batch shares — chat header, instructions —
-once per batch); a phrase's first token is read from the prompt's last logits, and only phrases
-of two or more tokens run their remaining tokens, as short rows after a copy of the prompt's KV
-cache, ``row_batch`` rows per forward pass.
+once per batch), then one pass over the lexicon's token tree (:func:`phrase_logprobs`).
 """
 
 from __future__ import annotations
@@ -52,54 +50,97 @@ def load_lexicon(name: str) -> tuple[str, ...]:
     return phrases
 
 
+class _Trie:
+    """The phrases' tokens before their last one, as a token tree: ``tokens[k]`` is node ``k``,
+    ``depth[k]`` its distance from the root (0 for a first token), ``ancestors[k, j]`` whether
+    node ``j`` is node ``k`` or above it; ``node[(p, t)]`` the node whose output predicts token
+    ``t ≥ 1`` of phrase ``p``."""
+
+    def __init__(self, answers: Sequence[Sequence[int]]) -> None:
+        index: dict[tuple[int, ...], int] = {}
+        parents: list[int] = []
+        self.tokens: list[int] = []
+        self.node: dict[tuple[int, int], int] = {}
+        for p, ans in enumerate(answers):
+            for t in range(1, len(ans)):
+                key = tuple(ans[:t])
+                if key not in index:
+                    index[key] = len(self.tokens)
+                    self.tokens.append(ans[t - 1])
+                    parents.append(index[key[:-1]] if t > 1 else -1)
+                self.node[(p, t)] = index[key]
+        n = len(self.tokens)
+        self.depth = [0] * n
+        self.ancestors = torch.zeros((n, n), dtype=torch.bool)
+        for k, parent in enumerate(parents):  # parents come before their children
+            self.ancestors[k, k] = True
+            if parent >= 0:
+                self.depth[k] = self.depth[parent] + 1
+                self.ancestors[k] |= self.ancestors[parent]
+
+
 @torch.inference_mode()
 def phrase_logprobs(
     backbone: Any,
     prompts: Sequence[str],
     phrases: Sequence[str],
     *,
-    batch_size: int = 32,
-    row_batch: int = 64,
+    batch_size: int = 16,
     min_shared: int = 16,
 ) -> np.ndarray:
-    """``out[i, p] = log P(phrases[p] | prompts[i])`` (float64 array; prompts already formatted)."""
+    """``out[i, p] = log P(phrases[p] | prompts[i])`` (float64 array; prompts already formatted).
+
+    Each batch of prompts runs once (:func:`bench.llm.decode._prefill`); a phrase's first token is
+    read from the last logits; the tokens after it run in **one** extra pass per batch, every
+    phrase of the lexicon packed into one row per prompt as a token tree (:class:`_Trie`) whose
+    nodes see the prompt and their own ancestors only (a 4-D attention mask; positions continue
+    the prompt by depth), so a shared start such as " com" of "comedies" / "romantic comedies"
+    runs once and no KV cache is copied.
+    """
     from bench.llm.chat import encode_continuation, encode_prompt, left_pad
     from bench.llm.decode import _prefill
-    from bench.llm.scoring import _fed_logprobs, _Prefix
 
     tok, model = backbone.tokenizer, backbone.model
     device = next(model.parameters()).device
+    dtype = next(model.parameters()).dtype
     answers = [encode_continuation(tok, p) for p in phrases]
     if any(not a for a in answers):
         raise ValueError("empty phrase")
+    trie = _Trie(answers)
     encoded = [encode_prompt(tok, p) for p in prompts]
     order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
     out = np.zeros((len(prompts), len(phrases)), dtype=np.float64)
     first = torch.tensor([a[0] for a in answers], device=device)
-    # phrases with the same tokens before their last one share a row
-    fed: dict[tuple[int, ...], list[int]] = {}
-    for p, a in enumerate(answers):
-        if len(a) > 1:
-            fed.setdefault(tuple(a[:-1]), []).append(p)
-    feds = sorted(fed, key=len)
+    later = [(p, t, trie.node[(p, t)], a[t]) for p, a in enumerate(answers) for t in range(1, len(a))]
+    q = len(trie.tokens)
     for start in range(0, len(order), batch_size):
         batch = order[start : start + batch_size]
         ids, mask = left_pad([encoded[i] for i in batch], tok.pad_token_id, device)
         cache, logp, mask = _prefill(model, mask, ids, None, min_shared)
-        out[batch] = logp[:, first].double().cpu().numpy()
-        if not feds:
-            continue
-        prefix = _Prefix(cache=cache, last_logprobs=logp, mask=mask, lengths=mask.sum(-1))
-        rows = [(b, f) for b in range(len(batch)) for f in feds]
-        for r0 in range(0, len(rows), row_batch):
-            chunk = rows[r0 : r0 + row_batch]
-            width = max(len(f) for _, f in chunk)
-            lp = _fed_logprobs(model, prefix, chunk, tok.pad_token_id, list(range(width)))
-            for r, (b, f) in enumerate(chunk):
-                for p in fed[f]:
-                    tgt = torch.tensor(answers[p][1:], device=device)
-                    pos = torch.arange(len(tgt), device=device)
-                    out[batch[b], p] += float(lp[r, pos, tgt].double().sum().item())
+        scores = logp[:, first].double()
+        if q:
+            n = len(batch)
+            seen = torch.cat(
+                [mask.bool()[:, None, :].expand(n, q, -1), trie.ancestors.to(device)[None].expand(n, -1, -1)],
+                dim=2,
+            )
+            bias = torch.zeros(seen.shape, dtype=dtype, device=device)
+            bias.masked_fill_(~seen, torch.finfo(dtype).min)
+            depth = torch.tensor(trie.depth, device=device)
+            res = model(
+                input_ids=torch.tensor(trie.tokens, device=device)[None].expand(n, -1),
+                attention_mask=bias[:, None],
+                position_ids=mask.sum(-1)[:, None] + depth[None],
+                past_key_values=cache,
+                use_cache=True,
+            )
+            lp = res.logits.float().log_softmax(-1)
+            nodes = torch.tensor([k for _, _, k, _ in later], device=device)
+            tgts = torch.tensor([tg for _, _, _, tg in later], device=device)
+            picked = lp[:, nodes, tgts].double()  # (n, len(later))
+            cols = torch.tensor([p for p, _, _, _ in later], device=device)
+            scores = scores.index_add(1, cols, picked)
+        out[batch] = scores.cpu().numpy()
     return out
 
 
