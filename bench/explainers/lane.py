@@ -58,6 +58,19 @@ def load_lane_defaults() -> dict[str, Any]:
     return dict(data["lane"])
 
 
+def extractor_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The :class:`bench.llm.preferences.PreferenceExtractor` keywords of lane parameters."""
+    return {
+        "n": int(params["n_preferences"]),
+        "max_titles": int(params["max_titles"]),
+        "max_value_tokens": int(params["max_value_tokens"]),
+        "batch_size": int(params["extract_batch_size"]),
+        "mode": str(params["preference_mode"]),
+        "lexicon": str(params["lexicon"]),
+        "calibration": float(params["calibration"]),
+    }
+
+
 class LaneExplainer(Explainer):
     name: ClassVar[str] = "lane"
     access = "embedding"
@@ -141,16 +154,7 @@ class LaneExplainer(Explainer):
         self.backbone = load_backbone(
             str(self.params["backbone"]), device=ctx.device, titles=list(ctx.dataset.titles), seed=ctx.seed
         )
-        self.extractor = PreferenceExtractor(
-            self.backbone,
-            n=int(self.params["n_preferences"]),
-            max_titles=int(self.params["max_titles"]),
-            max_value_tokens=int(self.params["max_value_tokens"]),
-            batch_size=int(self.params["extract_batch_size"]),
-            mode=str(self.params["preference_mode"]),
-            lexicon=str(self.params["lexicon"]),
-            calibration=float(self.params["calibration"]),
-        )
+        self.extractor = PreferenceExtractor(self.backbone, **extractor_params(self.params))
         self.encoder = load_encoder(str(self.params["encoder"]), device=ctx.device)
         self.enc_cache = EncodingCache(cache_root() / "encodings")
         self.items = self._vectors(self._titles(range(len(ctx.catalog))))

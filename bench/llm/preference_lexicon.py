@@ -40,9 +40,7 @@ def load_lexicon(name: str) -> tuple[str, ...]:
     path = lexicon_path(name)
     if not path.is_file():
         have = sorted(p.stem.removeprefix("lane_lexicon_") for p in path.parent.glob("lane_lexicon_*.txt"))
-        raise UserError(
-            f"no LANE lexicon {name!r} ({path})", fix=f"set lexicon to one of: {', '.join(have)}"
-        )
+        raise UserError(f"no LANE lexicon {name!r} ({path})", fix=f"set lexicon to one of: {', '.join(have)}")
     lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
     phrases = tuple(dict.fromkeys(ln for ln in lines if ln and not ln.startswith("#")))
     if not phrases:
@@ -144,9 +142,7 @@ def phrase_logprobs(
     return out
 
 
-def choose(
-    scores: np.ndarray, phrases: Sequence[str], n: int, usable: Any
-) -> list[tuple[str, ...]]:
+def choose(scores: np.ndarray, phrases: Sequence[str], n: int, usable: Any) -> list[tuple[str, ...]]:
     """Per row of ``scores``, the ``n`` best phrases that ``usable(row, chosen + [phrase])`` accepts
     (the last flag), best first, ties in lexicon order; ``""`` fills a row that runs out."""
     out = []

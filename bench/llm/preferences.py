@@ -209,7 +209,9 @@ class PreferenceExtractor:
             paths = list(todo)
             firsts = [todo[p][0] for p in paths]
             t0 = time.perf_counter()
-            made = self._lexicon(histories, firsts) if self.mode == "lexicon" else self._free(histories, firsts)
+            made = (
+                self._lexicon(histories, firsts) if self.mode == "lexicon" else self._free(histories, firsts)
+            )
             self.seconds += time.perf_counter() - t0
             self.misses += len(paths)
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -267,7 +269,11 @@ class PreferenceExtractor:
             "max_titles": self.max_titles,
             "max_value_tokens": self.max_value_tokens,
             "mode": self.mode,
-            **({"lexicon": self.lexicon_name, "calibration": self.calibration} if self.mode == "lexicon" else {}),
+            **(
+                {"lexicon": self.lexicon_name, "calibration": self.calibration}
+                if self.mode == "lexicon"
+                else {}
+            ),
             "cache": {"directory": self.directory.name, "hits": self.hits, "misses": self.misses},
             "extraction_seconds": round(self.seconds, 2),
         }

@@ -9,7 +9,7 @@ usable value names a genre of its own window (ML-100k genre labels, never shown 
 against a window of another user (a check that the preferences depend on the titles).
 
     OMP_NUM_THREADS=1 python tests/benchmarks/bench_lane_preferences.py --histories 120
-    ... --params '{"max_value_tokens": 8}'          # any PreferenceExtractor keyword
+    ... --params '{"mode": "free"}'          # any PreferenceExtractor keyword (default: lane.yaml's)
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 #: ML-100k genre label -> words that name it in a preference
@@ -85,6 +84,7 @@ def main() -> None:
 
     from bench.data.dataset import leave_one_out
     from bench.data.resolve import resolve_dataset
+    from bench.explainers.lane import extractor_params, load_lane_defaults
     from bench.llm.backbone import load_backbone
     from bench.llm.preferences import PreferenceExtractor, summary
 
@@ -93,7 +93,11 @@ def main() -> None:
     wins = windows(ds, split, args.histories, args.window, args.seed)
     backbone = load_backbone("smollm2-135m", device="cpu", dtype=args.dtype)
     with tempfile.TemporaryDirectory() as tmp:
-        ex = PreferenceExtractor(backbone, cache_root=Path(tmp), **json.loads(args.params))
+        ex = PreferenceExtractor(
+            backbone,
+            cache_root=Path(tmp),
+            **{**extractor_params(load_lane_defaults()), **json.loads(args.params)},
+        )
         load0 = os.getloadavg()[0]
         t0 = time.perf_counter()
         prefs = ex.extract([[ds.titles[i] for i in w] for w in wins])
