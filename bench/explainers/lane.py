@@ -4,8 +4,9 @@ Pipeline (``tasks/explainers/lane.yaml`` holds every parameter):
 
 1. **Preferences.** For every distinct history the explainer meets (align-train histories capped at
    ``max_train_histories``, all align-valid and align-test ones), the suite's LLM writes five
-   preferences from the history's titles (:mod:`bench.llm.preferences`: forced JSON, cached under
-   ``$RECXBENCH_HOME``). The explainer sees only an instance's shown history (its user is hidden),
+   preferences from the history's titles (:mod:`bench.llm.preferences`: by default chosen from a
+   lexicon of genre/theme phrases by the LLM's calibrated scores, or LANE's free text in forced
+   JSON with ``preference_mode: free``; cached under ``$RECXBENCH_HOME``). The explainer sees only an instance's shown history (its user is hidden),
    so the preferences are those of the shown window — the same input ``f`` scored; a task that
    hides the history (history reconstruction) is not answered.
 2. **Alignment head** (:class:`bench.recommenders.lane_sasrec.PreferenceAttention`): query =

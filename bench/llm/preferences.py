@@ -5,8 +5,15 @@ Prompt: ``tasks/prompts/lane_preferences.j2`` (LANE's structure — role, task, 
 answer format, the history as titles — in recxbench's own words), rendered in a sandboxed Jinja2
 environment with the last ``max_titles`` titles of the history (LANE: 200).
 
-Decoding: :func:`bench.llm.forced_json.fill_json` with ``distinct=True`` (no two values start with
-the same token), ``max_value_tokens`` per value, many histories per forward pass.
+Two modes (``mode``, part of the prompt hash):
+
+* ``"free"`` — LANE's protocol: :func:`bench.llm.forced_json.fill_json` with ``distinct=True`` (no
+  two values start with the same token) and the shown titles' first tokens banned as starts,
+  ``max_value_tokens`` per value, many histories per forward pass;
+* ``"lexicon"`` — the five phrases of ``tasks/prompts/lane_lexicon_<lexicon>.txt`` the LLM scores
+  highest for the history against a history-free prompt (``calibration``), skipping phrases that
+  are unusable for it (:mod:`bench.llm.preference_lexicon`; a deviation from LANE, see
+  docs/LANE.md: greedy free text from a 135M model is mostly titles).
 
 A preference is **usable** when (:func:`usable_flags`), after :func:`bench.data.catalog.normalise`
 (case, punctuation, years, articles):
