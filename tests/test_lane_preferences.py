@@ -16,7 +16,16 @@ from bench.llm.preferences import PreferenceExtractor, usable_flags
 from bench.llm.scoring import score_continuations
 
 # shared starts ("rom…", "science …"), one-token and longer phrases, a phrase that is a prefix of another
-PHRASES = ["romance", "romantic comedies", "science fiction", "science", "war", "a", "heist films", "westerns"]
+PHRASES = [
+    "romance",
+    "romantic comedies",
+    "science fiction",
+    "science",
+    "war",
+    "a",
+    "heist films",
+    "westerns",
+]
 HISTORIES = [["Alpha Beta", "Gamma"], ["Delta"], ["Alpha Beta", "Gamma", "Epsilon Zeta Eta"]]
 
 
@@ -86,7 +95,11 @@ def test_lexicon_mode_five_usable_and_cache_reuse_by_signal(tiny, single_thread,
         other.extract(histories[:1])
         assert other.misses == 1
     info = first.info()
-    assert info["mode"] == "lexicon" and info["cache"] == {"directory": first.directory.name, "hits": 0, "misses": 3}
+    assert info["mode"] == "lexicon" and info["cache"] == {
+        "directory": first.directory.name,
+        "hits": 0,
+        "misses": 3,
+    }
 
 
 def test_calibration_changes_what_is_chosen(tiny, single_thread, llm_home) -> None:

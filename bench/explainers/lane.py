@@ -6,9 +6,10 @@ Pipeline (``tasks/explainers/lane.yaml`` holds every parameter):
    ``max_train_histories``, all align-valid and align-test ones), the suite's LLM writes five
    preferences from the history's titles (:mod:`bench.llm.preferences`: by default chosen from a
    lexicon of genre/theme phrases by the LLM's calibrated scores, or LANE's free text in forced
-   JSON with ``preference_mode: free``; cached under ``$RECXBENCH_HOME``). The explainer sees only an instance's shown history (its user is hidden),
-   so the preferences are those of the shown window — the same input ``f`` scored; a task that
-   hides the history (history reconstruction) is not answered.
+   JSON with ``preference_mode: free``; cached under ``$RECXBENCH_HOME``). The explainer sees
+   only an instance's shown history (its user is hidden), so the preferences are those of the
+   shown window — the same input ``f`` scored; a task that hides the history (history
+   reconstruction) is not answered.
 2. **Alignment head** (:class:`bench.recommenders.lane_sasrec.PreferenceAttention`): query =
    ``f``'s user vector of the history projected to the encoder's width (``Linear``); keys = values =
    the MiniLM embeddings of the usable preferences; 4 heads, LayerNorm + point-wise feed-forward.
