@@ -4,10 +4,12 @@ Pipeline (``tasks/explainers/lane.yaml`` holds every parameter):
 
 1. **Preferences.** For every distinct history the explainer meets (align-train histories capped at
    ``max_train_histories``, all align-valid and align-test ones), the suite's LLM writes five
-   preferences from the history's titles (:mod:`bench.llm.preferences`: forced JSON, cached under
-   ``$RECXBENCH_HOME``). The explainer sees only an instance's shown history (its user is hidden),
-   so the preferences are those of the shown window — the same input ``f`` scored; a task that
-   hides the history (history reconstruction) is not answered.
+   preferences from the history's titles (:mod:`bench.llm.preferences`: by default chosen from a
+   lexicon of genre/theme phrases by the LLM's calibrated scores, or LANE's free text in forced
+   JSON with ``preference_mode: free``; cached under ``$RECXBENCH_HOME``). The explainer sees
+   only an instance's shown history (its user is hidden), so the preferences are those of the
+   shown window — the same input ``f`` scored; a task that hides the history (history
+   reconstruction) is not answered.
 2. **Alignment head** (:class:`bench.recommenders.lane_sasrec.PreferenceAttention`): query =
    ``f``'s user vector of the history projected to the encoder's width (``Linear``); keys = values =
    the MiniLM embeddings of the usable preferences; 4 heads, LayerNorm + point-wise feed-forward.
@@ -56,6 +58,19 @@ def load_lane_defaults() -> dict[str, Any]:
 
     data = yaml.safe_load((tasks_dir() / "explainers" / "lane.yaml").read_text(encoding="utf-8"))
     return dict(data["lane"])
+
+
+def extractor_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The :class:`bench.llm.preferences.PreferenceExtractor` keywords of lane parameters."""
+    return {
+        "n": int(params["n_preferences"]),
+        "max_titles": int(params["max_titles"]),
+        "max_value_tokens": int(params["max_value_tokens"]),
+        "batch_size": int(params["extract_batch_size"]),
+        "mode": str(params["preference_mode"]),
+        "lexicon": str(params["lexicon"]),
+        "calibration": float(params["calibration"]),
+    }
 
 
 class LaneExplainer(Explainer):
@@ -141,13 +156,7 @@ class LaneExplainer(Explainer):
         self.backbone = load_backbone(
             str(self.params["backbone"]), device=ctx.device, titles=list(ctx.dataset.titles), seed=ctx.seed
         )
-        self.extractor = PreferenceExtractor(
-            self.backbone,
-            n=int(self.params["n_preferences"]),
-            max_titles=int(self.params["max_titles"]),
-            max_value_tokens=int(self.params["max_value_tokens"]),
-            batch_size=int(self.params["extract_batch_size"]),
-        )
+        self.extractor = PreferenceExtractor(self.backbone, **extractor_params(self.params))
         self.encoder = load_encoder(str(self.params["encoder"]), device=ctx.device)
         self.enc_cache = EncodingCache(cache_root() / "encodings")
         self.items = self._vectors(self._titles(range(len(ctx.catalog))))

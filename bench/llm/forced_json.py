@@ -125,11 +125,24 @@ class _Vocab:
             [(not t.strip()) or "\ufffd" in t or i in special for i, t in enumerate(self.texts)]
         )
         self._stops: dict[str, torch.Tensor] = {}
+        self._starts: dict[tuple[str, int, str], torch.Tensor] = {}
 
     def stop_mask(self, stops: str) -> torch.Tensor:
         if stops not in self._stops:
             self._stops[stops] = torch.tensor([any(c in t for c in stops) for t in self.texts])
         return self._stops[stops]
+
+    def bad_start(self, stops: str, size: int, device: torch.device) -> torch.Tensor:
+        """Tokens that cannot start a value (blank or holding a stop character), as a mask of the
+        model's vocabulary ``size`` on ``device`` (ids past the tokenizer's, the model's padding
+        rows, count as bad)."""
+        key = (stops, size, str(device))
+        if key not in self._starts:
+            bad = torch.ones(size, dtype=torch.bool)
+            n = min(size, len(self.texts))
+            bad[:n] = self.blank[:n] | self.stop_mask(stops)[:n]
+            self._starts[key] = bad.to(device)
+        return self._starts[key]
 
 
 _VOCABS: weakref.WeakKeyDictionary[Any, _Vocab] = weakref.WeakKeyDictionary()
@@ -185,8 +198,7 @@ def _next_token(row: _Row, logp: torch.Tensor, tok: Any, vocab: _Vocab, eos: set
         if isinstance(seg, Field):
             scores = logp.clone()
             if not row.gen:
-                scores[vocab.blank[: len(scores)]] = _NEG_INF
-                scores[vocab.stop_mask(seg.stops)[: len(scores)]] = _NEG_INF
+                scores[vocab.bad_start(seg.stops, len(scores), scores.device)] = _NEG_INF
                 scores[list(eos)] = _NEG_INF
                 if seg.distinct and row.starts:
                     scores[list(row.starts)] = _NEG_INF

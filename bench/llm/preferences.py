@@ -5,8 +5,15 @@ Prompt: ``tasks/prompts/lane_preferences.j2`` (LANE's structure — role, task, 
 answer format, the history as titles — in recxbench's own words), rendered in a sandboxed Jinja2
 environment with the last ``max_titles`` titles of the history (LANE: 200).
 
-Decoding: :func:`bench.llm.forced_json.fill_json` with ``distinct=True`` (no two values start with
-the same token), ``max_value_tokens`` per value, many histories per forward pass.
+Two modes (``mode``, part of the prompt hash):
+
+* ``"free"`` — LANE's protocol: :func:`bench.llm.forced_json.fill_json` with ``distinct=True`` (no
+  two values start with the same token) and the shown titles' first tokens banned as starts,
+  ``max_value_tokens`` per value, many histories per forward pass;
+* ``"lexicon"`` — the five phrases of ``tasks/prompts/lane_lexicon_<lexicon>.txt`` the LLM scores
+  highest for the history against a history-free prompt (``calibration``), skipping phrases that
+  are unusable for it (:mod:`bench.llm.preference_lexicon`; a deviation from LANE, see
+  docs/LANE.md: greedy free text from a 135M model is mostly titles).
 
 A preference is **usable** when (:func:`usable_flags`), after :func:`bench.data.catalog.normalise`
 (case, punctuation, years, articles):
@@ -41,6 +48,7 @@ from typing import Any
 
 from bench import wheels
 from bench.data.catalog import normalise
+from bench.errors import UserError
 from bench.io import atomic_write_text
 from bench.resources import tasks_dir
 
@@ -68,6 +76,7 @@ _STOP = frozenset(
         "into",
     ]
 )
+_MODES = ("free", "lexicon")
 _WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine"}
 
 
@@ -138,19 +147,34 @@ class PreferenceExtractor:
         max_titles: int = 200,
         max_value_tokens: int = 12,
         batch_size: int = 16,
+        mode: str = "free",
+        lexicon: str = "movies",
+        calibration: float = 1.0,
         cache_root: Path | None = None,
     ) -> None:
+        if mode not in _MODES:
+            raise UserError(f"unknown preference_mode {mode!r}", fix=f"use one of: {', '.join(_MODES)}")
         self.backbone, self.n, self.max_titles = backbone, int(n), int(max_titles)
         self.max_value_tokens, self.batch_size = int(max_value_tokens), int(batch_size)
+        self.mode, self.calibration = mode, float(calibration)
         self.keys = [f"Preference{i}" for i in range(1, self.n + 1)]
-        params = {
+        params: dict[str, Any] = {
             "template": template_sha256(self.template),
             "n": self.n,
             "max_titles": self.max_titles,
-            "max_value_tokens": self.max_value_tokens,
-            "distinct": True,
-            "decoder": "forced-json/2, distinct starts, no title starts",
         }
+        if mode == "free":
+            params |= {
+                "max_value_tokens": self.max_value_tokens,
+                "distinct": True,
+                "decoder": "forced-json/2, distinct starts, no title starts",
+            }
+        else:
+            from bench.llm.preference_lexicon import load_lexicon
+
+            self.lexicon_name, self.lexicon = lexicon, load_lexicon(lexicon)
+            params |= {"mode": mode, "lexicon": list(self.lexicon), "calibration": self.calibration}
+        self._null: Any = None
         self.prompt_hash = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
         root = cache_root if cache_root is not None else wheels.cache_root() / "lane-preferences"
         self.directory = root / f"{str(backbone.sha256)[:16]}-{self.prompt_hash[:16]}"
@@ -176,8 +200,6 @@ class PreferenceExtractor:
 
     def extract(self, histories: Sequence[Sequence[str]]) -> list[Preferences]:
         """Preferences of each history (a list of titles, oldest first), from the cache when known."""
-        from bench.llm.forced_json import fill_json
-
         out: list[Preferences | None] = [None] * len(histories)
         todo: dict[Path, list[int]] = {}
         for i, titles in enumerate(histories):
@@ -194,26 +216,57 @@ class PreferenceExtractor:
             paths = list(todo)
             firsts = [todo[p][0] for p in paths]
             t0 = time.perf_counter()
-            filled = fill_json(
-                self.backbone,
-                [self.prompt(histories[i]) for i in firsts],
-                self.keys,
-                max_value_tokens=self.max_value_tokens,
-                batch_size=self.batch_size,
-                distinct=True,
-                avoid=[self.shown(histories[i]) for i in firsts],
+            made = (
+                self._lexicon(histories, firsts) if self.mode == "lexicon" else self._free(histories, firsts)
             )
             self.seconds += time.perf_counter() - t0
             self.misses += len(paths)
             self.directory.mkdir(parents=True, exist_ok=True)
-            for path, i, f in zip(paths, firsts, filled, strict=True):
-                values = tuple(f.values[k] for k in self.keys)
+            for path, i, (values, repaired, dropped) in zip(paths, firsts, made, strict=True):
                 usable = usable_flags(values, self.shown(histories[i]))
-                prefs = Preferences(values, usable, len(f.repaired), len(f.dropped))
+                prefs = Preferences(values, usable, repaired, dropped)
                 atomic_write_text(path, json.dumps(asdict(prefs), ensure_ascii=False) + "\n")
                 for j in todo[path]:
                     out[j] = prefs
         return [p for p in out if p is not None]
+
+    def _free(self, histories: Sequence[Sequence[str]], rows: Sequence[int]) -> list[tuple[Any, int, int]]:
+        """LANE's free text in the forced JSON format: ``(values, repaired, dropped)`` per row."""
+        from bench.llm.forced_json import fill_json
+
+        filled = fill_json(
+            self.backbone,
+            [self.prompt(histories[i]) for i in rows],
+            self.keys,
+            max_value_tokens=self.max_value_tokens,
+            batch_size=self.batch_size,
+            distinct=True,
+            avoid=[self.shown(histories[i]) for i in rows],
+        )
+        return [(tuple(f.values[k] for k in self.keys), len(f.repaired), len(f.dropped)) for f in filled]
+
+    def answer_start(self) -> str:
+        """The forced start of the JSON answer, up to the first value."""
+        return "{" + json.dumps(self.keys[0]) + ': "'
+
+    def _lexicon(self, histories: Sequence[Sequence[str]], rows: Sequence[int]) -> list[tuple[Any, int, int]]:
+        """Lexicon phrases the LLM prefers for each history (:mod:`bench.llm.preference_lexicon`)."""
+        from bench.llm.preference_lexicon import choose, phrase_logprobs
+
+        def score(prompts: list[str]) -> Any:
+            return phrase_logprobs(self.backbone, prompts, self.lexicon, batch_size=self.batch_size)
+
+        if self._null is None:  # the history-free prompt, once per extractor
+            self._null = score([self.prompt([]) + self.answer_start()])[0]
+        cond = score([self.prompt(histories[i]) + self.answer_start() for i in rows])
+        shown = [self.shown(histories[i]) for i in rows]
+        picked = choose(
+            cond - self.calibration * self._null,
+            self.lexicon,
+            self.n,
+            lambda r, values: usable_flags(values, shown[r]),
+        )
+        return [(values, 0, sum(not v for v in values)) for values in picked]
 
     def info(self) -> dict[str, Any]:
         return {
@@ -222,6 +275,12 @@ class PreferenceExtractor:
             "n": self.n,
             "max_titles": self.max_titles,
             "max_value_tokens": self.max_value_tokens,
+            "mode": self.mode,
+            **(
+                {"lexicon": self.lexicon_name, "calibration": self.calibration}
+                if self.mode == "lexicon"
+                else {}
+            ),
             "cache": {"directory": self.directory.name, "hits": self.hits, "misses": self.misses},
             "extraction_seconds": round(self.seconds, 2),
         }

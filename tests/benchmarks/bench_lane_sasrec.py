@@ -90,6 +90,7 @@ def main() -> None:
 
     from bench.data.dataset import leave_one_out
     from bench.data.resolve import resolve_dataset
+    from bench.explainers.lane import extractor_params, load_lane_defaults
     from bench.llm.backbone import load_backbone
     from bench.llm.encoder import EncodingCache, load_encoder
     from bench.llm.preferences import PreferenceExtractor, summary
@@ -108,7 +109,10 @@ def main() -> None:
     init = (init / init.std() * 0.02).astype(np.float32)
 
     backbone = load_backbone("smollm2-135m", device="cpu")
-    ex = PreferenceExtractor(backbone, max_titles=args.max_titles, batch_size=32)
+    # the `lane` explainer's extraction settings (lane.yaml), with LANE's longer history
+    ex = PreferenceExtractor(
+        backbone, **{**extractor_params(load_lane_defaults()), "max_titles": args.max_titles}
+    )
     t0 = time.perf_counter()
     prefs = ex.extract([[ds.titles[i] for i in seq] for seq in split.train])
     t_ext = time.perf_counter() - t0
