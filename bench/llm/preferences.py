@@ -30,7 +30,7 @@ share of histories with five usable preferences and the repair/drop counts are r
 
 Cache: one JSON file per history under
 ``$RECXBENCH_HOME/lane-preferences/<backbone sha256[:16]>-<prompt hash[:16]>/<history hash>.json``,
-the prompt hash covering the template text and every decoding parameter; the history is keyed by
+the prompt hash covering the template text, every decoding parameter and the backbone's dtype; the history is keyed by
 its titles. :attr:`PreferenceExtractor.hits` / ``misses`` count reads and new extractions (the
 signal tests check reuse by).
 """
@@ -162,6 +162,8 @@ class PreferenceExtractor:
             "template": template_sha256(self.template),
             "n": self.n,
             "max_titles": self.max_titles,
+            # bf16 (CUDA) and fp32 (CPU) can pick differently: a cache never mixes them
+            "dtype": str(getattr(backbone, "dtype", "float32")),
         }
         if mode == "free":
             params |= {

@@ -85,6 +85,18 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--max-titles", type=int, default=50)
     ap.add_argument("--epochs", type=int, default=200)
+    ap.add_argument("--device", default="cpu", help="where the LLM extracts preferences (auto, cpu, cuda)")
+    ap.add_argument(
+        "--dtype",
+        default=None,
+        help="the LLM's dtype (default: bfloat16 on CUDA, float32 on CPU; part of the cache key)",
+    )
+    ap.add_argument(
+        "--extract-only",
+        action="store_true",
+        help="extract (and cache) the preferences, then stop (no encoder needed)",
+    )
+    ap.add_argument("--max-users", type=int, default=None, help="with --extract-only: the first N users only")
     args = ap.parse_args()
     torch.set_num_threads(1)
 
@@ -102,21 +114,24 @@ def main() -> None:
     ds = resolve_dataset("ml-100k")
     split = leave_one_out(ds)
     hidden = 64
-    enc, cache = load_encoder("minilm"), EncodingCache(cache_root() / "encodings")
-    titles = cache.encode(enc, list(ds.titles))
-    mean, comp = pca(titles, hidden)
-    init = (titles - mean) @ comp.T
-    init = (init / init.std() * 0.02).astype(np.float32)
-
-    backbone = load_backbone("smollm2-135m", device="cpu")
+    backbone = load_backbone("smollm2-135m", device=args.device, dtype=args.dtype)
     # the `lane` explainer's extraction settings (lane.yaml), with LANE's longer history
     ex = PreferenceExtractor(
         backbone, **{**extractor_params(load_lane_defaults()), "max_titles": args.max_titles}
     )
     t0 = time.perf_counter()
-    prefs = ex.extract([[ds.titles[i] for i in seq] for seq in split.train])
+    users = split.train[: args.max_users] if args.extract_only and args.max_users else split.train
+    prefs = ex.extract([[ds.titles[i] for i in seq] for seq in users])
     t_ext = time.perf_counter() - t0
     print(f"preferences: {summary(prefs)}; {t_ext:.0f} s, cache hits {ex.hits}, misses {ex.misses}")
+    print(f"backbone: {backbone.device}, {backbone.dtype}")
+    if args.extract_only:
+        return
+    enc, cache = load_encoder("minilm"), EncodingCache(cache_root() / "encodings")
+    titles = cache.encode(enc, list(ds.titles))
+    mean, comp = pca(titles, hidden)
+    init = (titles - mean) @ comp.T
+    init = (init / init.std() * 0.02).astype(np.float32)
     pv = cache.encode(enc, [v or "-" for p in prefs for v in p.values]).reshape(len(prefs), 5, -1)
     pv = (((pv - mean) @ comp.T) / ((titles - mean) @ comp.T).std() * 0.02).astype(np.float32)
     table = {}
