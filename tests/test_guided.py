@@ -38,11 +38,12 @@ def test_expected_score_equals_a_brute_force_softmax_over_the_five_digits(
     got = expected_scores(scorer.digit_logprobs(items))
     digits = [tiny.tokenizer(d, add_special_tokens=False)["input_ids"][0] for d in DIGITS]
     for r, item in enumerate(items):
-        prefix, suffixes = scorer.prompt_parts(item)
+        part, suffixes = scorer.prompt_parts(item)
         assert len(suffixes) == len(scorer.attributes.attributes)
         for k, suffix in enumerate(suffixes):
+            whole = scorer.shared_ids + part + suffix  # the instructions, the item, the attribute
             with torch.no_grad():  # one plain forward pass over the whole prompt, no cache, full vocabulary
-                logits = tiny.model(torch.tensor([prefix + suffix])).logits[0, -1].double()
+                logits = tiny.model(torch.tensor([whole])).logits[0, -1].double()
             p = torch.softmax(logits[digits], dim=0).numpy()
             want = (float(np.dot(p, np.arange(1, 6))) - 1.0) / 4.0
             assert got[r, k] == pytest.approx(want, abs=1e-5)
