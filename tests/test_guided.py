@@ -196,8 +196,17 @@ def test_both_rows_on_the_board_with_the_validity_card(guided_run: Path) -> None
     assert all(r["auc"] is None or 0.0 <= r["auc"] <= 1.0 for r in card["rows"])
     info = res["explainers"]["guided-embedding"]["attribute_scoring"]
     assert info["misses"] + info["hits"] == info["items_scored"] <= 40
+    assert info["catalog_items"] == 40 and info["items_unscored"] == 40 - info["items_scored"]
+    n_retrieval = len(res_samples(guided_run, "next_item_retrieval"))
+    assert info["retrieval_returned"] == 10 * n_retrieval  # k = 10 per instance, all counted
+    assert 0 <= info["retrieval_returned_unscored"] <= info["retrieval_returned"]
+    assert card["catalog_items"] == 40
     assert "Attribute validity" in (guided_run / "leaderboard.md").read_text()
     assert "attributes-section" in (guided_run / "leaderboard.html").read_text()
+
+
+def res_samples(run: Path, task: str) -> list[str]:
+    return (run / "samples" / "guided-embedding" / f"{task}.jsonl").read_text().splitlines()
 
 
 def test_the_ablation_answers_differently(guided_run: Path) -> None:
