@@ -215,3 +215,33 @@ def test_the_ablation_answers_differently(guided_run: Path) -> None:
         return [json.loads(x)["confidence"] for x in lines]
 
     assert preds("guided-embedding") != preds("guided-embedding-no-attributes")
+
+
+def test_the_guided_path_runs_with_a_bfloat16_backbone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole guided path (scoring, scorer, answers, explanations, card) with the backbone in
+    bfloat16, as a GPU run loads it: on CPU here, so dtype mistakes (bf16 tensors to numpy, mixed
+    dtypes in a product or a mask) fail without a GPU."""
+    import bench.llm.backbone as bb
+    from bench.cli import main
+
+    load = bb.load_backbone
+    dtypes: list[str] = []
+
+    def bf16(spec: str, **kw: object) -> object:
+        backbone = load(spec, **{**kw, "dtype": "bfloat16"})
+        dtypes.append(backbone.dtype)
+        return backbone
+
+    monkeypatch.setattr(bb, "load_backbone", bf16)
+    monkeypatch.setenv("RECXBENCH_HOME", str(tmp_path / "home"))
+    suite = tmp_path / "tiny-guided.yaml"
+    suite.write_text(SUITE.replace("  - random\n", ""), encoding="utf-8")
+    assert main(["-q", "run", str(suite), "--out", str(tmp_path / "run")]) == 0
+    assert dtypes and set(dtypes) == {"bfloat16"}
+    res = json.loads((tmp_path / "run" / "results.json").read_text())
+    info = res["explainers"]["guided-embedding"]["attribute_scoring"]
+    assert info["items_scored"] > 0
+    values = [r["value"] for r in res["results"] if r["explainer"] == "guided-embedding"]
+    assert values and all(v is None or np.isfinite(v) for v in values)

@@ -101,3 +101,23 @@ def test_nothing_to_score_and_bad_input(tiny) -> None:
         next_token_logits(tiny.model, [[]], [[[4]]], TARGETS, pad_id=pad, shared_ids=[4, 5])
     with pytest.raises(ValueError, match="suffix lists"):
         next_token_logits(tiny.model, [[3]], [], TARGETS, pad_id=pad)
+
+
+def test_bfloat16_reads_agree_with_float32(tiny) -> None:
+    """The bf16 path (a GPU backbone's default) runs and gives finite float64 scores near float32's
+    (exactness is tested in float32 above; bf16's 8-bit mantissa moves these probabilities by ~0.02)."""
+    import copy
+
+    half = copy.deepcopy(tiny.model).to(torch.bfloat16)
+    rng = np.random.default_rng(11)
+    vocab = tiny.model.config.vocab_size
+    shared = rng.integers(3, vocab, size=13).tolist()
+    prefixes = _rows(rng, vocab, 5, 1, 7)
+    suffixes = [_rows(rng, vocab, 4, 1, 4) + [[]] for _ in prefixes]
+    kw = dict(pad_id=tiny.tokenizer.pad_token_id, shared_ids=shared, batch_size=2)
+    want = next_token_logits(tiny.model, prefixes, suffixes, TARGETS, **kw)
+    for packed in (True, False):
+        got = next_token_logits(half, prefixes, suffixes, TARGETS, packed=packed, **kw)
+        for g, w in zip(got, want, strict=True):
+            assert g.dtype == np.float64 and np.isfinite(g).all()
+            np.testing.assert_allclose(_softmax(g), _softmax(w), atol=0.05)

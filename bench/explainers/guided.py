@@ -79,10 +79,13 @@ class GuidedEmbedding(Explainer):
 
     def _attribute_scorer(self, ctx: ExplainerContext) -> Any:
         from bench.llm.attributes import AttributeScorer, ItemText, load_attributes
-        from bench.llm.backbone import load_backbone
+        from bench.llm.backbone import BackboneLoader
 
         ds = ctx.dataset
-        backbone = load_backbone(
+        # the run's backbone, loaded once for every LLM explainer of the run (read only here);
+        # outside a run, a loader of its own
+        loader = (getattr(ctx, "extra", None) or {}).get("backbones") or BackboneLoader()
+        backbone = loader.shared(
             str(self.params["backbone"]), device=ctx.device, titles=list(ds.titles), seed=ctx.seed
         )
         items = [ItemText(t, y, tuple(g)) for t, y, g in zip(ds.titles, ds.years, ds.genres, strict=True)]

@@ -90,7 +90,7 @@ def _target_logits(
         [fed for _, fed in rows],
         pad_id,
     )
-    return (hidden[torch.arange(len(rows), device=device), last] @ head.T).float()
+    return hidden[torch.arange(len(rows), device=device), last].float() @ head.T
 
 
 def _item_prefixes(
@@ -110,7 +110,7 @@ def _item_prefixes(
         pad_id,
     )
     rows = torch.arange(len(prefixes), device=mask.device)
-    logits = (hidden[rows, last] @ head.T).float()
+    logits = hidden[rows, last].float() @ head.T
     lengths = shared.lengths.index_select(0, zeros) + last + 1
     return _Prefix(cache=cache, last_logprobs=logits, mask=mask, lengths=lengths), logits
 
@@ -159,7 +159,7 @@ def _packed(
         allowed = torch.cat(
             [torch.ones((len(seqs), width, n_shared), dtype=torch.bool, device=device), allowed], dim=2
         )
-    dtype = head.dtype
+    dtype = next(model.parameters()).dtype  # SDPA wants a float mask in the queries' dtype
     # additive form: what eager attention adds to its scores, and what SDPA takes as a float mask
     mask = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill(
         ~allowed, torch.finfo(dtype).min
@@ -179,7 +179,7 @@ def _packed(
         past_key_values=cache,
         use_cache=cache is not None,
     ).last_hidden_state
-    return [(hidden[r, torch.tensor(read, device=device)] @ head.T).float() for r, read in enumerate(reads)]
+    return [hidden[r, torch.tensor(read, device=device)].float() @ head.T for r, read in enumerate(reads)]
 
 
 def _packs(model: Any) -> bool:
@@ -223,7 +223,9 @@ def next_token_logits(
     lm_head = model.get_output_embeddings()
     if getattr(lm_head, "bias", None) is not None:
         raise ValueError("next_token_logits needs an LM head without bias")
-    head = lm_head.weight.index_select(0, tgt)
+    # the five-or-so target rows of the head in float32: a bf16 product would round the logits
+    # (steps of ~0.06 at |logit| ≈ 10) before the softmax over the targets
+    head = lm_head.weight.index_select(0, tgt).float()
     out: list[np.ndarray] = [np.zeros((len(s), len(targets)), dtype=np.float64) for s in suffix_ids]
     shared = None
     if len(shared_ids) and len(prefix_ids):
