@@ -154,10 +154,9 @@ def _packed(
     # a token sees the prefix and its own suffix's earlier tokens; a pad sees only itself (no empty row)
     allowed = causal & (q >= 0) & ((k == 0) | (k == q))
     allowed |= torch.eye(width, dtype=torch.bool, device=device)
-    n_shared = base
-    if n_shared:
+    if base:  # every token sees all of the shared start
         allowed = torch.cat(
-            [torch.ones((len(seqs), width, n_shared), dtype=torch.bool, device=device), allowed], dim=2
+            [torch.ones((len(seqs), width, base), dtype=torch.bool, device=device), allowed], dim=2
         )
     dtype = next(model.parameters()).dtype  # SDPA wants a float mask in the queries' dtype
     # additive form: what eager attention adds to its scores, and what SDPA takes as a float mask
