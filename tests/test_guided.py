@@ -38,11 +38,12 @@ def test_expected_score_equals_a_brute_force_softmax_over_the_five_digits(
     got = expected_scores(scorer.digit_logprobs(items))
     digits = [tiny.tokenizer(d, add_special_tokens=False)["input_ids"][0] for d in DIGITS]
     for r, item in enumerate(items):
-        prefix, suffixes = scorer.prompt_parts(item)
+        part, suffixes = scorer.prompt_parts(item)
         assert len(suffixes) == len(scorer.attributes.attributes)
         for k, suffix in enumerate(suffixes):
+            whole = scorer.shared_ids + part + suffix  # the instructions, the item, the attribute
             with torch.no_grad():  # one plain forward pass over the whole prompt, no cache, full vocabulary
-                logits = tiny.model(torch.tensor([prefix + suffix])).logits[0, -1].double()
+                logits = tiny.model(torch.tensor([whole])).logits[0, -1].double()
             p = torch.softmax(logits[digits], dim=0).numpy()
             want = (float(np.dot(p, np.arange(1, 6))) - 1.0) / 4.0
             assert got[r, k] == pytest.approx(want, abs=1e-5)
@@ -195,8 +196,17 @@ def test_both_rows_on_the_board_with_the_validity_card(guided_run: Path) -> None
     assert all(r["auc"] is None or 0.0 <= r["auc"] <= 1.0 for r in card["rows"])
     info = res["explainers"]["guided-embedding"]["attribute_scoring"]
     assert info["misses"] + info["hits"] == info["items_scored"] <= 40
+    assert info["catalog_items"] == 40 and info["items_unscored"] == 40 - info["items_scored"]
+    n_retrieval = len(res_samples(guided_run, "next_item_retrieval"))
+    assert info["retrieval_returned"] == 10 * n_retrieval  # k = 10 per instance, all counted
+    assert 0 <= info["retrieval_returned_unscored"] <= info["retrieval_returned"]
+    assert card["catalog_items"] == 40
     assert "Attribute validity" in (guided_run / "leaderboard.md").read_text()
     assert "attributes-section" in (guided_run / "leaderboard.html").read_text()
+
+
+def res_samples(run: Path, task: str) -> list[str]:
+    return (run / "samples" / "guided-embedding" / f"{task}.jsonl").read_text().splitlines()
 
 
 def test_the_ablation_answers_differently(guided_run: Path) -> None:
@@ -205,3 +215,33 @@ def test_the_ablation_answers_differently(guided_run: Path) -> None:
         return [json.loads(x)["confidence"] for x in lines]
 
     assert preds("guided-embedding") != preds("guided-embedding-no-attributes")
+
+
+def test_the_guided_path_runs_with_a_bfloat16_backbone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole guided path (scoring, scorer, answers, explanations, card) with the backbone in
+    bfloat16, as a GPU run loads it: on CPU here, so dtype mistakes (bf16 tensors to numpy, mixed
+    dtypes in a product or a mask) fail without a GPU."""
+    import bench.llm.backbone as bb
+    from bench.cli import main
+
+    load = bb.load_backbone
+    dtypes: list[str] = []
+
+    def bf16(spec: str, **kw: object) -> object:
+        backbone = load(spec, **{**kw, "dtype": "bfloat16"})
+        dtypes.append(backbone.dtype)
+        return backbone
+
+    monkeypatch.setattr(bb, "load_backbone", bf16)
+    monkeypatch.setenv("RECXBENCH_HOME", str(tmp_path / "home"))
+    suite = tmp_path / "tiny-guided.yaml"
+    suite.write_text(SUITE.replace("  - random\n", ""), encoding="utf-8")
+    assert main(["-q", "run", str(suite), "--out", str(tmp_path / "run")]) == 0
+    assert dtypes and set(dtypes) == {"bfloat16"}
+    res = json.loads((tmp_path / "run" / "results.json").read_text())
+    info = res["explainers"]["guided-embedding"]["attribute_scoring"]
+    assert info["items_scored"] > 0
+    values = [r["value"] for r in res["results"] if r["explainer"] == "guided-embedding"]
+    assert values and all(v is None or np.isfinite(v) for v in values)

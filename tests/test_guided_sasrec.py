@@ -61,3 +61,8 @@ def test_too_many_attributes_for_the_width_is_a_user_error(tmp_path: Path) -> No
     np.savez(path, items=np.arange(10), scores=np.random.default_rng(0).uniform(size=(10, 16)))
     with pytest.raises(UserError, match="no free width"):
         SASRecGuided(10, attribute_scores=str(path), hidden_size=16, n_heads=2)
+
+
+def test_item_init_is_refused_not_silently_lost(scores_file: Path) -> None:
+    with pytest.raises(UserError, match="item_init"):
+        SASRecGuided(10, attribute_scores=str(scores_file), item_init=np.zeros((10, 64), dtype=np.float32))

@@ -72,15 +72,20 @@ class GuidedEmbedding(Explainer):
             if self.params[key] not in values:
                 raise ValueError(f"{key} must be one of {', '.join(values)}, got {self.params[key]!r}")
         self.scorer_info: dict[str, Any] = {}
+        #: [items returned by retrieve(), of which without attribute scores (the neutral vector)]
+        self.retrieval_neutral = [0, 0]
 
     # -- attributes ------------------------------------------------------------------------------
 
     def _attribute_scorer(self, ctx: ExplainerContext) -> Any:
         from bench.llm.attributes import AttributeScorer, ItemText, load_attributes
-        from bench.llm.backbone import load_backbone
+        from bench.llm.backbone import BackboneLoader
 
         ds = ctx.dataset
-        backbone = load_backbone(
+        # the run's backbone, loaded once for every LLM explainer of the run (read only here);
+        # outside a run, a loader of its own
+        loader = (getattr(ctx, "extra", None) or {}).get("backbones") or BackboneLoader()
+        backbone = loader.shared(
             str(self.params["backbone"]), device=ctx.device, titles=list(ds.titles), seed=ctx.seed
         )
         items = [ItemText(t, y, tuple(g)) for t, y, g in zip(ds.titles, ds.years, ds.genres, strict=True)]
@@ -110,20 +115,38 @@ class GuidedEmbedding(Explainer):
         raise ValueError(f"attribute_norm must be 'zscore' or 'none', got {self.params['attribute_norm']!r}")
 
     def _learned(
-        self, data: Mapping[str, list[Instance]], ctx: ExplainerContext
+        self, data: Mapping[str, list[Instance]], ctx: ExplainerContext, part: str = "train"
     ) -> dict[str, list[Instance]]:
-        """The instances of the tasks it learns from, at most ``max_train_instances`` per task (a
-        seeded subsample, for align-train and align-valid alike: fewer items for the LLM to score)."""
-        cap = self.params["max_train_instances"]
+        """The instances of the tasks it learns from. ``max_train_contexts``: only the instances of a
+        seeded sample of that many (user, history) contexts, the same contexts for every task, so
+        the tasks share the history items the LLM scores. ``max_train_instances``: then at most
+        that many per task (a seeded subsample). Both apply to align-train and align-valid alike."""
         out = {}
         for t, insts in data.items():
             task = ctx.tasks.get(t)
-            if task is None or task.answer not in _KIND_OF:
-                continue
+            if task is not None and task.answer in _KIND_OF:
+                out[t] = list(insts)
+        cap_ctx = self.params["max_train_contexts"]
+        if cap_ctx is not None:
+            tasks_of: dict[tuple[int, tuple[int, ...]], set[str]] = {}
+            for t, insts in out.items():
+                for i in insts:
+                    tasks_of.setdefault((i.user, tuple(i.history)), set()).add(t)
+            contexts = sorted(tasks_of)
+            if len(contexts) > int(cap_ctx):
+                # contexts every task has first (a task may draw its earlier-prefix contexts on its
+                # own), in a seeded random order within each tier
+                draw = ctx.rng("guided-contexts", part).permutation(len(contexts))
+                order = sorted(range(len(contexts)), key=lambda j: (-len(tasks_of[contexts[j]]), draw[j]))
+                keep = {contexts[j] for j in order[: int(cap_ctx)]}
+                out = {
+                    t: [i for i in insts if (i.user, tuple(i.history)) in keep] for t, insts in out.items()
+                }
+        cap = self.params["max_train_instances"]
+        for t, insts in out.items():
             if cap is not None and len(insts) > int(cap):
                 pick = ctx.rng("guided-train", t).choice(len(insts), size=int(cap), replace=False)
-                insts = [insts[int(j)] for j in sorted(pick)]
-            out[t] = insts
+                out[t] = [insts[int(j)] for j in sorted(pick)]
         return out
 
     @staticmethod
@@ -144,7 +167,7 @@ class GuidedEmbedding(Explainer):
         self.ctx = ctx
         n = len(ctx.catalog)
         valid = ctx.extra.get("valid") or {}
-        train, valid = self._learned(train, ctx), self._learned(valid, ctx)
+        train, valid = self._learned(train, ctx, "train"), self._learned(valid, ctx, "valid")
         self.raw = np.zeros((n, 1), dtype=np.float32)
         self.scored: set[int] = set()
         if self.use_attributes:
@@ -247,7 +270,11 @@ class GuidedEmbedding(Explainer):
             for inst, row in zip(chunk, s, strict=True):
                 row = row.copy()
                 row[list(inst.history)] = -np.inf
-                out.append(RankedItems(np.argsort(-row, kind="stable")[:k]))
+                top = np.argsort(-row, kind="stable")[:k]
+                out.append(RankedItems(top))
+                # under items: needed the catalog is ranked with unscored items at the neutral vector
+                self.retrieval_neutral[0] += len(top)
+                self.retrieval_neutral[1] += sum(int(x) not in self.scored for x in top)
         return out
 
     def rank(self, task: Task, instances: list[Instance]) -> list[Permutation]:
@@ -287,15 +314,25 @@ class GuidedEmbedding(Explainer):
         out = super().info()
         out["training"] = dict(self.scorer_info)
         if self.use_attributes and hasattr(self, "llm"):
+            n = len(self.ctx.catalog)
             out["attribute_scoring"] = {
                 **self.llm.info(),
+                "items": self.params["items"],
                 "items_scored": len(self.scored),
+                "catalog_items": n,
+                # unscored items carry the neutral attribute vector (z = 0) wherever they appear
+                "items_unscored": n - len(self.scored),
+                "retrieval_returned": self.retrieval_neutral[0],
+                "retrieval_returned_unscored": self.retrieval_neutral[1],
                 **self.cache_signal,
             }
             card = validity_card(
                 self.ctx.dataset, self.attribute_list, self.raw, sorted(self.scored), seed=self.ctx.seed
             )
             if card is not None:
+                card["catalog_items"] = n
+                card["retrieval_returned"] = self.retrieval_neutral[0]
+                card["retrieval_returned_unscored"] = self.retrieval_neutral[1]
                 out["attribute_validity"] = card
         return out
 

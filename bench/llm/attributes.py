@@ -1,15 +1,21 @@
 """Interpretable item attributes scored by an LLM without parsing text (guided-embedding refinement).
 
-For item ``i`` and attribute ``a`` the prompt is ``item_prefix(i) + question(a)`` (templates
-``tasks/prompts/guided_item.j2`` and ``guided_question.j2`` inside the backbone's chat format). The
-score is read from the next token only::
+For item ``i`` and attribute ``a`` the prompt is, inside the backbone's chat format::
+
+    [instructions (all attributes, with descriptions)] [item i] [end of turn, assistant] [a's name ": "]
+
+(templates ``tasks/prompts/guided_{instructions,item,question}.j2``). The score is read from the
+next token only::
 
     p_k   = exp(l_k) / Σ_{j=1..5} exp(l_j)      l_k = log P("k" | prompt) (+ a constant), k = 1..5
     E     = Σ_k k · p_k                          (the expected rating, in [1, 5])
     score = (E − 1) / 4                          (in [0, 1])
 
-so no free text is generated or parsed. The item prefix (its KV cache) is computed once per item and
-every attribute question continues it (:func:`bench.llm.next_token.next_token_logits`).
+so no free text is generated or parsed. The instructions are the same for every item: their KV cache
+is computed once per scoring call; each item's part runs once after it, and every attribute's
+continuation (its name, a few tokens) runs after a copy of the item's cache
+(:func:`bench.llm.next_token.next_token_logits`). Each attribute is read on its own: no attribute's
+continuation sees another's.
 
 Scores are cached under ``$RECXBENCH_HOME/attributes/`` per (backbone digest, catalog hash,
 attribute-list hash, prompt hash): every suite with the same backbone, catalog and attribute list
@@ -36,8 +42,10 @@ log = logging.getLogger(__name__)
 
 #: the rating scale read from the next token (a 1..5 Likert scale; the paper's scale is not published)
 DIGITS: tuple[str, ...] = ("1", "2", "3", "4", "5")
-#: splits a chat-formatted prompt into the item's part and the question's part
-_MARK = "\u2063ATTRIBUTE_QUESTION\u2063"
+#: splits a chat-formatted prompt into the shared instructions and the item's part
+_MARK = "\u2063ATTRIBUTE_ITEM\u2063"
+#: the templates of the prompt's three parts (``tasks/prompts/guided_<part>.j2``)
+_PARTS: tuple[str, ...] = ("instructions", "item", "question")
 
 
 @dataclass(frozen=True)
@@ -90,12 +98,20 @@ def load_attributes(spec: str) -> AttributeList:
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     try:
         attrs = tuple(Attribute(str(a["name"]), str(a["description"])) for a in data["attributes"])
+        extra = sorted({str(k) for a in data["attributes"] for k in a} - {"name", "description"})
     except (KeyError, TypeError):
         raise UserError(
             f"attribute list {path} needs `attributes: [{{name, description}}, ...]`",
             where=str(path),
             fix="give every attribute a name and a one-line description",
         ) from None
+    if extra:
+        # `{name: x, description: a, b}` parses as a key "b": the description silently loses its end
+        raise UserError(
+            f"attribute list {path}: unknown key(s) {', '.join(repr(k) for k in extra)} in an attribute",
+            where=str(path),
+            fix="give each attribute only name and description; quote a description that has a comma",
+        )
     names = [a.name for a in attrs]
     if not attrs or len(set(names)) != len(names):
         raise UserError(f"attribute list {path} is empty or names an attribute twice", where=str(path))
@@ -138,21 +154,19 @@ class ItemText:
     genres: tuple[str, ...] = ()
 
 
-def _templates() -> tuple[Any, Any, str]:
+def _templates() -> tuple[dict[str, Any], str]:
     import jinja2
     from jinja2.sandbox import SandboxedEnvironment
 
     from bench.resources import tasks_dir
 
-    texts = [
-        (tasks_dir() / "prompts" / f"guided_{n}.j2").read_text(encoding="utf-8") for n in ("item", "question")
-    ]
+    texts = [(tasks_dir() / "prompts" / f"guided_{n}.j2").read_text(encoding="utf-8") for n in _PARTS]
     # user-editable templates: rendered in Jinja2's sandbox (no attribute access to Python internals)
     env = SandboxedEnvironment(
         autoescape=False, keep_trailing_newline=False, undefined=jinja2.StrictUndefined
     )
     digest = hashlib.sha256(json.dumps([*texts, list(DIGITS)]).encode("utf-8")).hexdigest()
-    return env.from_string(texts[0]), env.from_string(texts[1]), digest
+    return {n: env.from_string(t) for n, t in zip(_PARTS, texts, strict=True)}, digest
 
 
 def catalog_hash(items: Sequence[ItemText]) -> str:
@@ -195,7 +209,7 @@ class AttributeScorer:
         self.attributes = attributes
         self.items = list(items)
         self.batch_size = int(batch_size)
-        self.item_template, self.question_template, self.prompt_sha256 = _templates()
+        self.templates, self.prompt_sha256 = _templates()
         self.catalog_sha256 = catalog_hash(self.items)
         key = hashlib.sha256(
             "\0".join([backbone.sha256, self.catalog_sha256, attributes.sha256, self.prompt_sha256]).encode()
@@ -206,6 +220,7 @@ class AttributeScorer:
         self.hits = 0
         self.misses = 0
         self._digits = self._digit_ids()
+        self.shared_ids, self._item_end, self._suffixes = self._fixed_parts()
 
     def _digit_ids(self) -> list[int]:
         from bench.llm.chat import encode_continuation
@@ -220,27 +235,43 @@ class AttributeScorer:
 
     # -- prompts ---------------------------------------------------------------------------------
 
-    def prompt_parts(self, item: int) -> tuple[list[int], list[list[int]]]:
-        """Token ids of item ``item``'s prefix and of each attribute question that continues it."""
+    def _fixed_parts(self) -> tuple[list[int], str, list[list[int]]]:
+        """The token ids of the shared instructions, the chat text that closes every item's part
+        (end of turn, assistant header) and each attribute's continuation ids."""
         from bench.llm.chat import encode_continuation, encode_prompt, format_prompt
 
-        it = self.items[item]
-        head = self.item_template.render(
-            title=it.title, year=it.year, genres=list(it.genres), item_noun=self.attributes.item_noun
-        ).strip()
-        full = format_prompt(self.backbone, f"{head}\n{_MARK}")
+        noun = self.attributes.item_noun
+        head = self.templates["instructions"].render(
+            attributes=[{"name": a.name, "description": a.description} for a in self.attributes.attributes],
+            item_noun=noun,
+        )
+        full = format_prompt(self.backbone, f"{head}{_MARK}")
         before, _, after = full.partition(_MARK)
         tok = self.backbone.tokenizer
-        questions = [
-            self.question_template.render(
-                name=a.name, description=a.description, item_noun=self.attributes.item_noun
-            ).strip()
+        suffixes = [
+            # only trailing newlines go: a template may end its continuation with a space on purpose
+            self.templates["question"]
+            .render(name=a.name, description=a.description, item_noun=noun)
+            .rstrip("\n")
             for a in self.attributes.attributes
         ]
-        return encode_prompt(tok, before), [encode_continuation(tok, q + after) for q in questions]
+        return encode_prompt(tok, before), after, [encode_continuation(tok, q) for q in suffixes]
+
+    def prompt_parts(self, item: int) -> tuple[list[int], list[list[int]]]:
+        """Token ids of item ``item``'s part (after :attr:`shared_ids`) and of each attribute's
+        continuation of it; ``shared_ids + part + continuation`` is one whole prompt."""
+        from bench.llm.chat import encode_continuation
+
+        it = self.items[item]
+        text = (
+            self.templates["item"]
+            .render(title=it.title, year=it.year, genres=list(it.genres), item_noun=self.attributes.item_noun)
+            .strip()
+        )
+        return encode_continuation(self.backbone.tokenizer, text + self._item_end), self._suffixes
 
     def digit_logprobs(self, items: Sequence[int]) -> np.ndarray:
-        """``[len(items), m, 5]`` log P(digit | item prefix + question), computed (never cached)."""
+        """``[len(items), m, 5]`` log P(digit | instructions + item + attribute), computed (never cached)."""
         from bench.llm.next_token import next_token_logits
 
         parts = [self.prompt_parts(int(i)) for i in items]
@@ -250,6 +281,7 @@ class AttributeScorer:
             [s for _, s in parts],
             self._digits,
             pad_id=self.backbone.tokenizer.pad_token_id,
+            shared_ids=self.shared_ids,
             batch_size=self.batch_size,
         )
         return np.stack(out) if out else np.zeros((0, len(self.attributes.attributes), len(DIGITS)))

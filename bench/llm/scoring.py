@@ -25,11 +25,11 @@ How it runs (each step exists to avoid recomputing or materialising something):
 
 The result matches one plain forward pass over prompt + answer to ~1e-5 in float32.
 
-``next_token_logits(model, prefixes, suffixes, targets)`` is the same machinery for a different
-question: the next-token logits of each of a few target tokens right after ``prefix + suffix``, for many
-suffixes of one prefix (guided-embedding's attribute questions about one item). The prefix runs once
-(step 1), every suffix runs as a row after a copy of its cache (step 3), and the LM head runs only at
-each row's last position and only for the target tokens.
+``next_token_logits(model, prefixes, suffixes, targets)`` (:mod:`bench.llm.next_token`) is the same
+machinery for a different question: the next-token logits of a few target tokens right after
+``shared + prefix + suffix``, for many suffixes of one prefix (guided-embedding's attributes of one
+item): the shared start runs once, each prefix once, and the LM head runs only at each suffix's
+last position and only for the target tokens.
 """
 
 from __future__ import annotations

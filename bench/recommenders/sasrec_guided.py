@@ -98,6 +98,13 @@ class SASRecGuided(SASRec):
 
     def __init__(self, n_items: int, attribute_scores: str = "", **hparams: Any) -> None:
         hparams.pop("attribute_scores_sha256", None)  # provenance in config(), not a hyper-parameter
+        if hparams.get("item_init") is not None:
+            # its item table is computed (g ⊙ z ; E): SASRec's copy into `weight` would be lost
+            raise UserError(
+                "sasrec-guided does not take item_init",
+                where="target.params.item_init",
+                fix="drop item_init (the attribute part of the table comes from attribute_scores)",
+            )
         super().__init__(n_items, **hparams)
         self.attribute_scores = str(attribute_scores)
         self.z, self.n_scored = load_attribute_matrix(self.attribute_scores, self.n_items)

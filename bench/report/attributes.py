@@ -3,7 +3,9 @@ it is mapped to (guided-embedding; ``results.json`` → ``attribute_validity``, 
 has such an explainer and its attribute list maps attributes for the dataset).
 
 ``attribute_validity`` is ``{explainer label: card}``; a card is ``{"dataset", "attributes",
-"n_items", "metric", "rows": [{"attribute", "metadata", "positives", "auc", "ci_low", "ci_high"}]}``.
+"n_items", "metric", "rows": [{"attribute", "metadata", "positives", "auc", "ci_low", "ci_high"}]}``,
+and, from runs that record them, ``catalog_items``, ``retrieval_returned`` and
+``retrieval_returned_unscored`` (the card then says how many items carried the neutral vector).
 """
 
 from __future__ import annotations
@@ -71,7 +73,24 @@ def attribute_card(results: Mapping[str, Any], *, id_prefix: str = "") -> Card |
             )
         )
         fields.append(Field("Metric", str(card.get("metric", "ROC AUC"))))
-    return Card(title="Attribute validity", fields=tuple(fields[:1]), tables=tuple(tables))
+    extra = [f for f in (_unscored(label, card) for label, card in cards.items()) if f is not None]
+    return Card(title="Attribute validity", fields=(*fields[:1], *extra), tables=tuple(tables))
+
+
+def _unscored(label: str, card: Mapping[str, Any]) -> Field | None:
+    """What ``items: needed`` left without scores (they carry the neutral vector everywhere)."""
+    n, total = m.num(card.get("n_items")), m.num(card.get("catalog_items"))
+    if n is None or total is None or n >= total:
+        return None
+    text = (
+        f"{int(total - n)} of {int(total)} catalog items have no attribute scores (items: needed); "
+        "they carry the neutral attribute vector (z = 0)"
+    )
+    returned = m.num(card.get("retrieval_returned"))
+    if returned:
+        unscored = int(m.num(card.get("retrieval_returned_unscored")) or 0)
+        text += f", also in retrieval, where {unscored} of {int(returned)} returned items were unscored"
+    return Field(f"Unscored items ({label})", text + ".")
 
 
 def attribute_markdown(results: Mapping[str, Any], *, level: int, table: Any) -> list[str]:
