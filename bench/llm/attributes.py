@@ -17,7 +17,7 @@ continuation (its name, a few tokens) runs after a copy of the item's cache
 (:func:`bench.llm.next_token.next_token_logits`). Each attribute is read on its own: no attribute's
 continuation sees another's.
 
-Scores are cached under ``$RECXBENCH_HOME/attributes/`` per (backbone digest, catalog hash,
+Scores are cached under ``$RECXBENCH_HOME/attributes/`` per (backbone digest, dtype, catalog hash,
 attribute-list hash, prompt hash): every suite with the same backbone, catalog and attribute list
 shares them, and items are scored only once whatever subset a suite asks for. ``hits``/``misses`` of
 :class:`AttributeScorer` say how many of the last request's items came from the cache.
@@ -212,7 +212,11 @@ class AttributeScorer:
         self.templates, self.prompt_sha256 = _templates()
         self.catalog_sha256 = catalog_hash(self.items)
         key = hashlib.sha256(
-            "\0".join([backbone.sha256, self.catalog_sha256, attributes.sha256, self.prompt_sha256]).encode()
+            "\0".join(
+                # the dtype too: bf16 (CUDA) and fp32 (CPU) scores differ, a cache never mixes them
+                [backbone.sha256, str(getattr(backbone, "dtype", "float32")), self.catalog_sha256]
+                + [attributes.sha256, self.prompt_sha256]
+            ).encode()
         ).hexdigest()
         self.key = key
         self.path = (directory or attributes_home()) / f"{key[:24]}.npz"

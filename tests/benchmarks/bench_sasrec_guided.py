@@ -58,11 +58,13 @@ def per_user(model, split) -> dict[str, np.ndarray]:
     }
 
 
-def attribute_file(dataset, score: int, batch_size: int) -> Path:
+def attribute_file(
+    dataset, score: int, batch_size: int, *, device: str = "cpu", dtype: str | None = None
+) -> Path:
     from bench.llm.attributes import AttributeScorer, ItemText, load_attributes
     from bench.llm.backbone import load_backbone
 
-    backbone = load_backbone("smollm2-135m", device="cpu")
+    backbone = load_backbone("smollm2-135m", device=device, dtype=dtype)  # dtype: part of the cache key
     items = [
         ItemText(t, y, tuple(g))
         for t, y, g in zip(dataset.titles, dataset.years, dataset.genres, strict=True)
@@ -138,13 +140,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--device", default="cpu", help="where the LLM scores missing items (auto, cpu, cuda)")
+    ap.add_argument(
+        "--dtype",
+        default=None,
+        help="the LLM's dtype (default: bfloat16 on CUDA, float32 on CPU; part of the cache key)",
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
     home = Path(os.environ.get("RECXBENCH_HOME", Path.home() / ".cache" / "recxbench"))
     ds = load_dataset(home / "datasets" / "ml-100k", name="ml-100k")
     split = leave_one_out(ds)
-    path = attribute_file(ds, args.score, args.batch_size)
+    path = attribute_file(ds, args.score, args.batch_size, device=args.device, dtype=args.dtype)
     per: dict[str, dict[str, list[np.ndarray]]] = {
         "sasrec": {m: [] for m in METRICS},
         "sasrec-guided": {m: [] for m in METRICS},

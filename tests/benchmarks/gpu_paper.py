@@ -70,8 +70,8 @@ GPU_EXPLAINERS: tuple[Any, ...] = (
         "label": "recexplainer-i-user-shuffle",
         "params": {**_LLM, "item_title_examples": 400, "ablation": "user_shuffle", **_LORA},
     },
-    "guided-embedding",
-    "guided-embedding-no-attributes",
+    {"name": "guided-embedding", "params": {"score_batch_size": 64}},  # the whole catalog (items: all)
+    {"name": "guided-embedding-no-attributes", "params": {"score_batch_size": 64}},
     {"name": "few-shot-llm", "params": {"batch_size": 64}},
     {
         "name": "recexplainer-i",
