@@ -2,7 +2,7 @@
 
 No driver is needed: ``chromium --headless --dump-dom URL`` prints the DOM after scripts ran
 (``--virtual-time-budget`` lets the page settle). Skipped when no Chromium is installed. Set
-``RECXBENCH_SAVE_SCREENSHOT=1`` to keep a screenshot at ``docs/leaderboard-screenshot.png``.
+``RECXBENCH_SAVE_SCREENSHOT=1`` to keep a screenshot of the fixture board at ``docs/leaderboard-fixture.png`` (the README's picture is of the real quick board).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from bench.report import render_leaderboard
 pytestmark = pytest.mark.browser
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "leaderboard-screenshot.png"
+SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "leaderboard-fixture.png"
 
 
 def _find_browser() -> str | None:
