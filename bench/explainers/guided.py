@@ -78,16 +78,11 @@ class GuidedEmbedding(Explainer):
     # -- attributes ------------------------------------------------------------------------------
 
     def _attribute_scorer(self, ctx: ExplainerContext) -> Any:
+        from bench.explainers.llm_base import run_backbone
         from bench.llm.attributes import AttributeScorer, ItemText, load_attributes
-        from bench.llm.backbone import BackboneLoader
 
         ds = ctx.dataset
-        # the run's backbone, loaded once for every LLM explainer of the run (read only here);
-        # outside a run, a loader of its own
-        loader = (getattr(ctx, "extra", None) or {}).get("backbones") or BackboneLoader()
-        backbone = loader.shared(
-            str(self.params["backbone"]), device=ctx.device, titles=list(ds.titles), seed=ctx.seed
-        )
+        backbone = run_backbone(ctx, str(self.params["backbone"]))  # the run's, read only here
         items = [ItemText(t, y, tuple(g)) for t, y, g in zip(ds.titles, ds.years, ds.genres, strict=True)]
         self.attribute_list = load_attributes(str(self.params["attributes"]))
         return AttributeScorer(

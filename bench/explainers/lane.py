@@ -147,15 +147,14 @@ class LaneExplainer(Explainer):
         return HeadData(users.astype(np.float32), prefs, mask)
 
     def fit(self, train: Mapping[str, list[Instance]], ctx: ExplainerContext) -> None:
-        from bench.llm.backbone import load_backbone
+        from bench.explainers.llm_base import run_backbone
         from bench.llm.encoder import EncodingCache, load_encoder
         from bench.llm.preferences import PreferenceExtractor
         from bench.wheels import cache_root
 
         self.ctx = ctx
-        self.backbone = load_backbone(
-            str(self.params["backbone"]), device=ctx.device, titles=list(ctx.dataset.titles), seed=ctx.seed
-        )
+        # the run's backbone (one load per run): extraction and explanations only read it
+        self.backbone = run_backbone(ctx, str(self.params["backbone"]))
         self.extractor = PreferenceExtractor(self.backbone, **extractor_params(self.params))
         self.encoder = load_encoder(str(self.params["encoder"]), device=ctx.device)
         self.enc_cache = EncodingCache(cache_root() / "encodings")

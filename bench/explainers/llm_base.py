@@ -43,7 +43,18 @@ from bench.types import Instance
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LLMExplainer", "Shape"]
+__all__ = ["LLMExplainer", "Shape", "run_backbone"]
+
+
+def run_backbone(ctx: ExplainerContext, spec: str, *, private: bool = False) -> Any:
+    """Backbone ``spec`` from the run's loader (``ctx.extra["backbones"]``, one load per run): the
+    shared copy (read only), or with ``private`` a copy of its own (LoRA, new tokens). Outside a run
+    (or a bare context such as lm-eval export's) a loader of its own."""
+    from bench.llm.backbone import BackboneLoader
+
+    loader = (getattr(ctx, "extra", None) or {}).get("backbones") or BackboneLoader()
+    get = loader.private if private else loader.shared
+    return get(spec, device=ctx.device, titles=list(ctx.dataset.titles), seed=ctx.seed)
 
 
 @dataclass(frozen=True)
@@ -92,14 +103,9 @@ class LLMExplainer(Explainer):
     modifies_backbone: ClassVar[bool] = False
 
     def load_backbone(self, ctx: ExplainerContext) -> Any:
-        """The run's backbone (loaded once per run by the loader in ``ctx.extra["backbones"]``):
-        the shared one, or a private copy for an explainer that ``modifies_backbone``."""
-        from bench.llm.backbone import BackboneLoader
-
-        # outside a run (or a bare context such as lm-eval export's): a loader of its own
-        loader = (getattr(ctx, "extra", None) or {}).get("backbones") or BackboneLoader()
-        get = loader.private if self.modifies_backbone else loader.shared
-        return get(str(self.params["backbone"]), device=ctx.device, titles=list(ctx.dataset.titles), seed=ctx.seed)
+        """The run's backbone: the shared one, or a private copy for an explainer that
+        ``modifies_backbone`` (:func:`run_backbone`)."""
+        return run_backbone(ctx, str(self.params["backbone"]), private=self.modifies_backbone)
 
     def fit(self, train: Mapping[str, list[Instance]], ctx: ExplainerContext) -> None:
         self.ctx = ctx
