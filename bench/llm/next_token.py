@@ -36,6 +36,7 @@ from bench.llm.scoring import (
     _new_cache,
     _Prefix,
     _prefix_cache,
+    additive_mask,
 )
 
 
@@ -158,11 +159,6 @@ def _packed(
         allowed = torch.cat(
             [torch.ones((len(seqs), width, base), dtype=torch.bool, device=device), allowed], dim=2
         )
-    dtype = next(model.parameters()).dtype  # SDPA wants a float mask in the queries' dtype
-    # additive form: what eager attention adds to its scores, and what SDPA takes as a float mask
-    mask = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill(
-        ~allowed, torch.finfo(dtype).min
-    )
     cache = None
     if shared is not None:
         # broadcast views of the one-row shared cache: the layers' concatenation copies them once
@@ -173,7 +169,7 @@ def _packed(
         cache = _new_cache(model, rows)
     hidden = model.get_decoder()(
         input_ids=inputs,
-        attention_mask=mask[:, None],
+        attention_mask=additive_mask(allowed, model),
         position_ids=pos_ids,
         past_key_values=cache,
         use_cache=cache is not None,

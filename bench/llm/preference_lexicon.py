@@ -97,10 +97,10 @@ def phrase_logprobs(
     """
     from bench.llm.chat import encode_continuation, encode_prompt, left_pad
     from bench.llm.decode import _prefill
+    from bench.llm.scoring import additive_mask
 
     tok, model = backbone.tokenizer, backbone.model
     device = next(model.parameters()).device
-    dtype = next(model.parameters()).dtype
     answers = [encode_continuation(tok, p) for p in phrases]
     if any(not a for a in answers):
         raise ValueError("empty phrase")
@@ -122,12 +122,10 @@ def phrase_logprobs(
                 [mask.bool()[:, None, :].expand(n, q, -1), trie.ancestors.to(device)[None].expand(n, -1, -1)],
                 dim=2,
             )
-            bias = torch.zeros(seen.shape, dtype=dtype, device=device)
-            bias.masked_fill_(~seen, torch.finfo(dtype).min)
             depth = torch.tensor(trie.depth, device=device)
             res = model(
                 input_ids=torch.tensor(trie.tokens, device=device)[None].expand(n, -1),
-                attention_mask=bias[:, None],
+                attention_mask=additive_mask(seen, model),
                 position_ids=mask.sum(-1)[:, None] + depth[None],
                 past_key_values=cache,
                 use_cache=True,

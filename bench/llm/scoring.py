@@ -63,6 +63,15 @@ def _device(model: Any) -> torch.device:
     return next(model.parameters()).device
 
 
+def additive_mask(allowed: torch.Tensor, model: Any) -> torch.Tensor:
+    """``allowed`` (``[batch, queries, keys]`` booleans) as the 4-D additive attention mask
+    ``[batch, 1, queries, keys]`` a model's eager or SDPA attention takes: 0 where a query may
+    attend, the dtype's minimum elsewhere, in the model's dtype (SDPA wants the queries' dtype)."""
+    dtype = next(model.parameters()).dtype
+    mask = torch.zeros(allowed.shape, dtype=dtype, device=allowed.device)
+    return mask.masked_fill(~allowed, torch.finfo(dtype).min)[:, None]
+
+
 def _new_cache(model: Any, layers: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> Any:
     from transformers import DynamicCache
 
