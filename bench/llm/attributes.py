@@ -12,9 +12,10 @@ next token only::
     score = (E − 1) / 4                          (in [0, 1])
 
 so no free text is generated or parsed. The instructions are the same for every item: their KV cache
-is computed once per scoring call; each item's part runs once after it, and every attribute's
-continuation (its name, a few tokens) runs after a copy of the item's cache
-(:func:`bench.llm.next_token.next_token_logits`). Each attribute is read on its own: no attribute's
+is computed once per scoring call; each item's part runs once after it, with every attribute's
+continuation (its name, a few tokens) packed into the same pass behind a tree-shaped attention mask
+(or, for attention that takes no 4-D mask, after a copy of the item's cache;
+:func:`bench.llm.next_token.next_token_logits`). Each attribute is read on its own: no attribute's
 continuation sees another's.
 
 Scores are cached under ``$RECXBENCH_HOME/attributes/`` per (backbone digest, dtype, catalog hash,
