@@ -39,7 +39,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
 
-from bench.io import atomic_dir, atomic_write_text
+from bench.io import atomic_dir, atomic_write_text, fault_point
 from bench.llm.adapter import (
     EXTRA_MODULES_FILE,
     OPT_FILES,
@@ -284,6 +284,7 @@ def train_lora(
                     rate = tokens * n_proc / max(time.perf_counter() - t0, 1e-9)
                     bar.set_postfix(loss=f"{ema:.4f}", tok_s=f"{rate:.0f}", refresh=False)
                     bar.update(1)
+                    fault_point("lora:step")  # optimizer stepped, the epoch's checkpoint not yet written
                     if state["step"] >= total:
                         break
             state["seconds"] += time.perf_counter() - t0
