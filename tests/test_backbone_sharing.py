@@ -52,7 +52,9 @@ def test_a_trained_private_copy_leaves_the_shared_backbone_untouched(llm_home, t
 
     mine = loader.private("tiny-random", device="cpu", titles=TITLES)
     add_placeholder_tokens(mine)  # what RecExplainer-I/H do: new tokens, resized embeddings
-    examples = [TrainExample(format_prompt(mine, f"Question {i}: {TITLES[i]}?"), TITLES[i + 1]) for i in range(6)]
+    examples = [
+        TrainExample(format_prompt(mine, f"Question {i}: {TITLES[i]}?"), TITLES[i + 1]) for i in range(6)
+    ]
     cfg = LoraTrainConfig(lr=5e-2, batch_size=3, epochs=2, seed=0)
     report = train_lora(mine, examples, cfg, out_dir=tmp_path / "adapter", progress=False)
     assert report.steps > 0

@@ -112,8 +112,12 @@ def test_overrides_skip_dangling_claims_and_task_params(caplog: pytest.LogCaptur
             "quick", overrides=["explainers=[random,popularity]", "tasks=[interest_classification]"]
         )
     assert s.claims == ("popularity > random on interest_classification/accuracy",)
-    n_other = sum(1 for c in load_suite("quick").claims if not c.startswith("popularity > random on interest"))
-    assert len(s.skipped_claims) == n_other and all("not evaluated" in r.message for r in caplog.records[:n_other])
+    n_other = sum(
+        1 for c in load_suite("quick").claims if not c.startswith("popularity > random on interest")
+    )
+    assert len(s.skipped_claims) == n_other and all(
+        "not evaluated" in r.message for r in caplog.records[:n_other]
+    )
     assert set(s.as_dict()["task_params"]) == {"interest_classification"}
     check_claims(list(s.claims), [e.label for e in s.explainers], [t.name for t in s.tasks])
     # a name the suite file never declared is still a typo, and still an error

@@ -69,7 +69,9 @@ def test_reader_matches_the_gguf_package(small_gguf: Path) -> None:
     assert [t.name for t in ours.tensors] == [t.name for t in theirs.tensors]
     for mine, ref in zip(ours.tensors, theirs.tensors, strict=True):
         assert mine.ggml_type == int(ref.tensor_type)
-        assert np.array_equal(mine.raw.reshape(-1), np.asarray(ref.data).view(np.uint8).reshape(-1)), mine.name
+        assert np.array_equal(mine.raw.reshape(-1), np.asarray(ref.data).view(np.uint8).reshape(-1)), (
+            mine.name
+        )
         got = dequantize(mine)
         want = np.asarray(reference(ref.data, ref.tensor_type), dtype=np.float32).reshape(got.shape)
         assert got.shape == tuple(int(d) for d in reversed(ref.shape)) or got.size == want.size

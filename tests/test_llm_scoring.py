@@ -203,7 +203,9 @@ def test_prompt_scorer_reuses_prompt_passes_across_positions_with_identical_scor
 
     rng = random.Random(7)
     head = "Examples: " + " ".join(make_prompts(1, seed=9, max_words=60)) + "\n" if shared_start else ""
-    prompts = [format_prompt(tiny, head + f"History: {h}. Rank the candidates.") for h in make_prompts(9, seed=4)]
+    prompts = [
+        format_prompt(tiny, head + f"History: {h}. Rank the candidates.") for h in make_prompts(9, seed=4)
+    ]
     titles = ["Alien 3 (1992)", "Heat", "Blue Moon (1990)", "Toy Story (1995)", "Fargo", "Star Night", "Lost"]
     names = [rng.sample(titles, 5 if i % 3 else 4) for i in range(len(prompts))]
     fresh_calls: list[dict[int, list[float]]] = []

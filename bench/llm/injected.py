@@ -72,7 +72,9 @@ class InjectedScorer:
         return prefix
 
     @torch.inference_mode()
-    def __call__(self, continuations: Sequence[Sequence[str]], *, progress: bool = False) -> list[list[float]]:
+    def __call__(
+        self, continuations: Sequence[Sequence[str]], *, progress: bool = False
+    ) -> list[list[float]]:
         if len(self.prompt_ids) != len(continuations):
             raise ValueError(f"{len(self.prompt_ids)} prompts but {len(continuations)} continuation lists")
         model, tok, batch_size = self.model, self.tok, self.batch_size
@@ -95,7 +97,9 @@ class InjectedScorer:
                             pending.append((g, i, j, ans))
             pending.sort(key=lambda p: len(p[3]))
             for chunk in _chunks(pending, batch_size, lambda p: len(p[3]), _MAX_ANSWER_TOKENS):
-                rest = _score_rest(model, prefix, [p[0] for p in chunk], [p[3] for p in chunk], tok.pad_token_id)
+                rest = _score_rest(
+                    model, prefix, [p[0] for p in chunk], [p[3] for p in chunk], tok.pad_token_id
+                )
                 for (_, i, j, _), value in zip(chunk, rest, strict=True):
                     results[i][j] += value
             bar.update(len(group))

@@ -85,7 +85,11 @@ def stage_explainers(state: RunState, explainers: Mapping[str, Explainer], *, pr
             ctx = contexts.context(
                 explainer.access,
                 cache_dir=directory / "work",
-                extra={"valid": valid, "adapters_dir": state.cache / "adapters", "backbones": state.backbones},
+                extra={
+                    "valid": valid,
+                    "adapters_dir": state.cache / "adapters",
+                    "backbones": state.backbones,
+                },
             )
             t0 = time.perf_counter()
             fault_point("explain:fit")

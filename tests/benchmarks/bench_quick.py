@@ -74,7 +74,9 @@ def _first_llm_stage(stages: dict[str, float], manifest: dict) -> str | None:
     """The first explainer stage whose explainer runs a backbone (where a conversion happens)."""
     for name in stages:
         label = name.removeprefix("explainer:")
-        if name.startswith("explainer:") and (manifest.get("explainers", {}).get(label) or {}).get("backbone"):
+        if name.startswith("explainer:") and (manifest.get("explainers", {}).get(label) or {}).get(
+            "backbone"
+        ):
             return name
     return None
 
@@ -91,7 +93,10 @@ def measure(suite: str, fetch: list[str], work: Path, threads: int | None) -> Ti
         kind, _, name = entry.partition(":")
         if kind not in ("data", "model") or not name:
             raise SystemExit(f"--fetch entry {entry!r}: write data:NAME or model:NAME")
-        t.add(f"download: {name}", _recxbench(["-q", kind if kind == "data" else "models", "fetch", name], env, log))
+        t.add(
+            f"download: {name}",
+            _recxbench(["-q", kind if kind == "data" else "models", "fetch", name], env, log),
+        )
     run_s = _recxbench(["-q", "run", suite, "--out", str(out)], env, log)
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     stages = {k: float(v) for k, v in manifest.get("stages", {}).items() if k != "total"}
@@ -135,7 +140,9 @@ def _loadavg() -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--suite", default="quick", help="a suite name or YAML file (default quick)")
-    ap.add_argument("--fetch", default=DEFAULT_FETCH, help=f"comma-separated downloads (default {DEFAULT_FETCH})")
+    ap.add_argument(
+        "--fetch", default=DEFAULT_FETCH, help=f"comma-separated downloads (default {DEFAULT_FETCH})"
+    )
     ap.add_argument("--out", default=None, help="also write the Markdown table here")
     ap.add_argument("--keep", default=None, help="copy the run directory here afterwards")
     ap.add_argument("--threads", type=int, default=None, help="set OMP_NUM_THREADS for every step")
@@ -148,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
         timings = measure(suite, fetch, work, args.threads)
         if args.keep:
             shutil.copytree(work / "run", args.keep, dirs_exist_ok=True)
-    text = table(timings, suite=args.suite, load_before=load_before, load_after=_loadavg(), threads=args.threads)
+    text = table(
+        timings, suite=args.suite, load_before=load_before, load_after=_loadavg(), threads=args.threads
+    )
     sys.stdout.write(text)
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
