@@ -117,8 +117,8 @@ def _lane_sasrec_classes() -> tuple[type, type]:
     keeps this module importable for the attention alone)."""
     import numpy as np
 
-    from bench.recommenders.sasrec import SASRec, _SASRecNet
-    from bench.recommenders.torch_target import left_pad, minibatches, run_training, seeded
+    from bench.recommenders.sasrec import SASRec
+    from bench.recommenders.torch_target import left_pad
 
     class SASRecTitleInit(SASRec):
         """``sasrec-title-init``: SASRec whose item table starts from (reduced) title embeddings."""
@@ -129,7 +129,8 @@ def _lane_sasrec_classes() -> tuple[type, type]:
         """``lane-sasrec``: title-initialised SASRec whose user vector at every position passes
         through LANE's preference attention (query = the hidden state, keys = values = the user's
         preference embeddings, reduced to ``hidden_size``), trained end to end on ground truth with
-        SASRec's full-softmax loss.
+        SASRec's full-softmax loss — by SASRec's own :meth:`fit`: this class supplies only the
+        network (:meth:`_new_net`) and the per-position states (:meth:`_states`).
 
         ``prefs`` maps a history (a tuple of item indices, e.g. a user's train sequence and train +
         valid sequence) to ``(vectors [P, hidden], usable [P])``; a history it does not know gets
@@ -161,58 +162,22 @@ def _lane_sasrec_classes() -> tuple[type, type]:
             prefs, mask = self._pref_tensors(histories)
             return self._net.attn(self._net.sasrec(seq)[:, -1], prefs, mask)
 
-        def fit(self, split, *, seed: int, device: str = "cpu", disable_progress: bool = False):
-            cfg = self.cfg
-            self._device = torch.device(device)
-            keep = [s for s in split.train if len(s) >= 2]
-            L = cfg.max_len
-            inputs = torch.from_numpy(left_pad([s[-(L + 1) : -1] for s in keep], L)).to(self._device)
-            targets = torch.from_numpy(left_pad([s[-L:] for s in keep], L, offset=1) - 1).to(self._device)
-            prefs, pmask = self._pref_tensors([tuple(int(x) for x in s) for s in keep])
-            with seeded(seed, self._device) as rng:
-                base = _SASRecNet(self.n_items, cfg).to(self._device)
-                self._init_items(base)
-                self._net = _LaneNet(base, cfg.hidden_size, self.n_pref_heads, cfg.hidden_dropout).to(
-                    self._device
-                )
-                opt = torch.optim.Adam(self._net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        def _new_net(self) -> nn.Module:
+            return _LaneNet(
+                super()._new_net(), self.cfg.hidden_size, self.n_pref_heads, self.cfg.hidden_dropout
+            )
 
-                def train_epoch(epoch: int) -> float:
-                    total, count = 0.0, 0
-                    for idx in minibatches(len(inputs), cfg.batch_size, rng):
-                        it = torch.from_numpy(idx).to(self._device)
-                        x, y = inputs[it], targets[it]
-                        h = self._net.sasrec(x)  # [b, L, d]
-                        b, n, d = h.shape
-                        pv = prefs[it].repeat_interleave(n, 0)
-                        pm = pmask[it].repeat_interleave(n, 0)
-                        z = self._net.attn(h.reshape(b * n, d), pv, pm).view(b, n, d)
-                        sel = y >= 0
-                        loss = F.cross_entropy(z[sel] @ self._net.items().T, y[sel])
-                        opt.zero_grad(set_to_none=True)
-                        loss.backward()
-                        opt.step()
-                        total += loss.item() * len(idx)
-                        count += len(idx)
-                    return total / max(count, 1)
+        def _train_rows(self, rows) -> None:
+            self._row_prefs = self._pref_tensors([tuple(int(x) for x in s) for s in rows])
 
-                def validate() -> dict[str, float]:
-                    from bench.recommenders.evaluation import evaluate_full_ranking
-
-                    return evaluate_full_ranking(self, split.train, split.valid, ks=(10,))
-
-                self._fitted = True
-                self.fit_report = run_training(
-                    self._net,
-                    train_epoch=train_epoch,
-                    validate=validate,
-                    max_epochs=cfg.epochs,
-                    patience=cfg.patience,
-                    eval_every=cfg.eval_every,
-                    desc=self.name,
-                    disable_progress=disable_progress,
-                )
-            return self.fit_report
+        def _states(self, x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+            """Every position's state through the attention over its row's preferences."""
+            h = self._net.sasrec(x)  # [b, L, d]
+            b, n, d = h.shape
+            prefs, mask = self._row_prefs
+            pv = prefs[rows].repeat_interleave(n, 0)
+            pm = mask[rows].repeat_interleave(n, 0)
+            return self._net.attn(h.reshape(b * n, d), pv, pm).view(b, n, d)
 
     return SASRecTitleInit, LaneSASRec
 

@@ -203,10 +203,21 @@ class SASRec(TorchTarget):
 
     def _new_net(self) -> nn.Module:
         """A freshly initialised network (the caller seeds): the item table from ``item_init`` if
-        given. Variants with another item table (``sasrec-guided``) override this, not :meth:`fit`."""
+        given. Variants with another item table (``sasrec-guided``) or more modules (``lane-sasrec``)
+        override this, not :meth:`fit`."""
         net = _SASRecNet(self.n_items, self.cfg)
         self._init_items(net)
         return net
+
+    def _train_rows(self, rows: Sequence[np.ndarray]) -> None:
+        """Called by :meth:`fit` with the train sequences behind the training windows, in row
+        order, before training: a variant that needs per-row inputs (``lane-sasrec``'s preferences)
+        keeps them here. SASRec needs none."""
+
+    def _states(self, x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """Hidden states ``[b, L, d]`` of the training windows ``x`` (rows ``rows`` of the training
+        set); the loss reads them at every real position."""
+        return self._net(x)
 
     def fit(
         self, split: Split, *, seed: int, device: str = "cpu", disable_progress: bool = False
@@ -219,6 +230,7 @@ class SASRec(TorchTarget):
         if len(inputs) == 0:
             raise UserError(f"{self.name}: no user has two or more train items; nothing to train on")
         inputs, targets = inputs.to(self._device), targets.to(self._device)
+        self._train_rows([s for s in split.train if len(s) >= 2])  # _windows' rows, same filter
         with seeded(seed, self._device) as rng:
             self._net = self._new_net().to(self._device)
             opt = torch.optim.Adam(self._net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -230,7 +242,7 @@ class SASRec(TorchTarget):
                     x, y = inputs[idx_t], targets[idx_t]
                     keep = y >= 0
                     # Logits only at real positions: the [positions, n_items] product dominates the cost.
-                    logits = self._net(x)[keep] @ self._net.items().T
+                    logits = self._states(x, idx_t)[keep] @ self._net.items().T
                     loss = F.cross_entropy(logits, y[keep])
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
