@@ -82,7 +82,8 @@ class GuidedScorer(nn.Module):
         gen = torch.Generator().manual_seed(int(seed))
         self.use_attributes = bool(use_attributes)
         self.register_buffer("A", torch.as_tensor(np.asarray(attributes, dtype=np.float32)))
-        self.register_buffer("V", torch.as_tensor(np.asarray(item_table, dtype=np.float32)))
+        # a copy: f's item table may come in read-only (torch warns on sharing such memory)
+        self.register_buffer("V", torch.tensor(np.asarray(item_table, dtype=np.float32)))
         m, d = self.A.shape[1], self.V.shape[1]
         r = max(1, min(int(reduced_dim), d))
         self.P = nn.Parameter(self._reduction(r, reduction_init, gen))

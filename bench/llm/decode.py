@@ -33,6 +33,7 @@ from typing import Any
 
 import torch
 
+from bench.llm.kv_cache import with_cache
 from bench.llm.scoring import _new_cache, _prefix_cache
 from bench.llm.trie import TitleTrie
 
@@ -88,7 +89,7 @@ def _forward(
         input_ids=torch.tensor(tokens, dtype=torch.long, device=device)[:, None],
         attention_mask=mask,
         position_ids=positions[:, None],
-        past_key_values=cache,
+        **with_cache(cache),
         use_cache=True,
     )
     return out.logits[:, -1].float().log_softmax(-1)
@@ -166,7 +167,7 @@ def _prefill(
     model(
         input_ids=head,
         position_ids=torch.arange(shared, device=head.device)[None],
-        past_key_values=cache,
+        **with_cache(cache),
         use_cache=True,
         logits_to_keep=1,
     )
@@ -185,7 +186,7 @@ def _prefill(
         input_ids=tail,
         attention_mask=mask,
         position_ids=positions,
-        past_key_values=cache,
+        **with_cache(cache),
         use_cache=True,
         logits_to_keep=1,
     )

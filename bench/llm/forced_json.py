@@ -42,6 +42,7 @@ import torch
 
 from bench.llm.chat import encode_continuation, encode_prompt, left_pad
 from bench.llm.decode import _prefill
+from bench.llm.kv_cache import output_cache, with_cache
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\\]")
 _NEG_INF = float("-inf")
@@ -300,11 +301,11 @@ def fill_templates(
                     input_ids=torch.tensor(feed, dtype=torch.long, device=device)[:, None],
                     attention_mask=mask,
                     position_ids=lengths[:, None],
-                    past_key_values=cache,
+                    **with_cache(cache),
                     use_cache=True,
                 )
                 lengths = lengths + 1
-                cache, logp = out.past_key_values, out.logits[:, -1].float()
+                cache, logp = output_cache(out), out.logits[:, -1].float()
         finally:
             torch.set_num_threads(prev)
         for r, i in enumerate(batch):

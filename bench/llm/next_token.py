@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from bench.llm.chat import left_pad
+from bench.llm.kv_cache import output_cache, with_cache
 from bench.llm.scoring import (
     _MAX_ANSWER_TOKENS,
     _MAX_PROMPT_TOKENS,
@@ -67,11 +68,11 @@ def _after(
         input_ids=inputs,
         attention_mask=full_mask,
         position_ids=lengths[:, None] + torch.arange(width, device=device),
-        past_key_values=_new_cache(model, cache_rows),
+        **with_cache(_new_cache(model, cache_rows)),
         use_cache=True,
     )
     last = torch.tensor([len(f) - 1 for f in fed], device=device)
-    return out.past_key_values, full_mask, out.last_hidden_state, last
+    return output_cache(out), full_mask, out.last_hidden_state, last
 
 
 def _target_logits(
@@ -171,7 +172,7 @@ def _packed(
         input_ids=inputs,
         attention_mask=additive_mask(allowed, model),
         position_ids=pos_ids,
-        past_key_values=cache,
+        **with_cache(cache),
         use_cache=cache is not None,
     ).last_hidden_state
     return [hidden[r, torch.tensor(read, device=device)].float() @ head.T for r, read in enumerate(reads)]

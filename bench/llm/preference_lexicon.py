@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from bench.errors import UserError
+from bench.llm.kv_cache import with_cache
 from bench.resources import tasks_dir
 
 
@@ -127,7 +128,7 @@ def phrase_logprobs(
                 input_ids=torch.tensor(trie.tokens, device=device)[None].expand(n, -1),
                 attention_mask=additive_mask(seen, model),
                 position_ids=mask.sum(-1)[:, None] + depth[None],
-                past_key_values=cache,
+                **with_cache(cache),
                 use_cache=True,
             )
             lp = res.logits.float().log_softmax(-1)

@@ -42,6 +42,7 @@ import torch
 from tqdm.auto import tqdm
 
 from bench.llm.chat import encode_continuation, encode_prompt, left_pad
+from bench.llm.kv_cache import output_cache, with_cache
 
 #: Most answer tokens scored in one forward pass (bounds the ``rows × length × vocab`` logits).
 _MAX_ANSWER_TOKENS = 4096
@@ -92,12 +93,12 @@ def _prefix_cache(
         inputs_embeds=inputs_embeds,
         attention_mask=attention_mask,
         position_ids=position_ids,
-        past_key_values=_new_cache(model),
+        **with_cache(_new_cache(model)),
         use_cache=True,
         logits_to_keep=1,
     )
     return _Prefix(
-        cache=out.past_key_values,
+        cache=output_cache(out),
         last_logprobs=out.logits[:, -1].float().log_softmax(-1),
         mask=attention_mask,
         lengths=attention_mask.sum(-1),
@@ -194,7 +195,7 @@ def _fed_logprobs(
         input_ids=inputs,
         attention_mask=torch.cat([prefix.mask.index_select(0, idx), real], dim=1),
         position_ids=prefix.lengths.index_select(0, idx)[:, None] + torch.arange(width, device=device),
-        past_key_values=cache,
+        **with_cache(cache),
         use_cache=True,
         logits_to_keep=torch.tensor(keep, device=device),
     )
