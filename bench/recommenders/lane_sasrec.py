@@ -130,7 +130,8 @@ def _lane_sasrec_classes() -> tuple[type, type]:
         through LANE's preference attention (query = the hidden state, keys = values = the user's
         preference embeddings, reduced to ``hidden_size``), trained end to end on ground truth with
         SASRec's full-softmax loss — by SASRec's own :meth:`fit`: this class supplies only the
-        network (:meth:`_new_net`) and the per-position states (:meth:`_states`).
+        network (:meth:`_new_net`), the rows' preferences (:meth:`_row_inputs`) and the
+        per-position states (:meth:`_states`).
 
         ``prefs`` maps a history (a tuple of item indices, e.g. a user's train sequence and train +
         valid sequence) to ``(vectors [P, hidden], usable [P])``; a history it does not know gets
@@ -167,16 +168,16 @@ def _lane_sasrec_classes() -> tuple[type, type]:
                 super()._new_net(), self.cfg.hidden_size, self.n_pref_heads, self.cfg.hidden_dropout
             )
 
-        def _train_rows(self, rows) -> None:
-            self._row_prefs = self._pref_tensors([tuple(int(x) for x in s) for s in rows])
+        def _row_inputs(self, rows) -> tuple[torch.Tensor, torch.Tensor]:
+            return self._pref_tensors([tuple(int(x) for x in s) for s in rows])
 
-        def _states(self, x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        def _states(self, x: torch.Tensor, idx: torch.Tensor, row_inputs) -> torch.Tensor:
             """Every position's state through the attention over its row's preferences."""
             h = self._net.sasrec(x)  # [b, L, d]
             b, n, d = h.shape
-            prefs, mask = self._row_prefs
-            pv = prefs[rows].repeat_interleave(n, 0)
-            pm = mask[rows].repeat_interleave(n, 0)
+            prefs, mask = row_inputs
+            pv = prefs[idx].repeat_interleave(n, 0)
+            pm = mask[idx].repeat_interleave(n, 0)
             return self._net.attn(h.reshape(b * n, d), pv, pm).view(b, n, d)
 
     return SASRecTitleInit, LaneSASRec

@@ -193,12 +193,12 @@ class SASRec(TorchTarget):
     def _item_vectors(self) -> torch.Tensor:
         return self._net.items()
 
-    def _windows(self, train: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Inputs (1-based, left-padded) and 0-based targets (-1 = padding, no loss) of each user's last window."""
+    def _windows(self, rows: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs (1-based, left-padded) and 0-based targets (-1 = padding, no loss) of each row's
+        last window (rows of two or more items)."""
         L = self.cfg.max_len
-        keep = [s for s in train if len(s) >= 2]  # one item gives no (input, next) pair
-        inputs = left_pad([s[-(L + 1) : -1] for s in keep], L)
-        targets = left_pad([s[-L:] for s in keep], L, offset=1) - 1  # pad 0 -> -1
+        inputs = left_pad([s[-(L + 1) : -1] for s in rows], L)
+        targets = left_pad([s[-L:] for s in rows], L, offset=1) - 1  # pad 0 -> -1
         return torch.from_numpy(inputs), torch.from_numpy(targets)
 
     def _new_net(self) -> nn.Module:
@@ -209,14 +209,14 @@ class SASRec(TorchTarget):
         self._init_items(net)
         return net
 
-    def _train_rows(self, rows: Sequence[np.ndarray]) -> None:
-        """Called by :meth:`fit` with the train sequences behind the training windows, in row
-        order, before training: a variant that needs per-row inputs (``lane-sasrec``'s preferences)
-        keeps them here. SASRec needs none."""
+    def _row_inputs(self, rows: Sequence[np.ndarray]) -> Any:
+        """What a variant needs per training row besides its window (``lane-sasrec``: the rows'
+        preferences), built once by :meth:`fit` and handed to :meth:`_states`; SASRec needs none."""
+        return None
 
-    def _states(self, x: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        """Hidden states ``[b, L, d]`` of the training windows ``x`` (rows ``rows`` of the training
-        set); the loss reads them at every real position."""
+    def _states(self, x: torch.Tensor, idx: torch.Tensor, row_inputs: Any) -> torch.Tensor:
+        """Hidden states ``[b, L, d]`` of the training windows ``x`` (rows ``idx`` of the training
+        set, ``row_inputs`` from :meth:`_row_inputs`); the loss reads them at every real position."""
         return self._net(x)
 
     def fit(
@@ -226,11 +226,12 @@ class SASRec(TorchTarget):
         check_n_items(self.n_items, split, self.name)
         cfg = self.cfg
         self._device = torch.device(device)
-        inputs, targets = self._windows(split.train)
-        if len(inputs) == 0:
+        rows = [s for s in split.train if len(s) >= 2]  # one item gives no (input, next) pair
+        if not rows:
             raise UserError(f"{self.name}: no user has two or more train items; nothing to train on")
+        inputs, targets = self._windows(rows)
         inputs, targets = inputs.to(self._device), targets.to(self._device)
-        self._train_rows([s for s in split.train if len(s) >= 2])  # _windows' rows, same filter
+        row_inputs = self._row_inputs(rows)
         with seeded(seed, self._device) as rng:
             self._net = self._new_net().to(self._device)
             opt = torch.optim.Adam(self._net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -242,7 +243,7 @@ class SASRec(TorchTarget):
                     x, y = inputs[idx_t], targets[idx_t]
                     keep = y >= 0
                     # Logits only at real positions: the [positions, n_items] product dominates the cost.
-                    logits = self._states(x, idx_t)[keep] @ self._net.items().T
+                    logits = self._states(x, idx_t, row_inputs)[keep] @ self._net.items().T
                     loss = F.cross_entropy(logits, y[keep])
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
